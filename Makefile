@@ -1,0 +1,47 @@
+# One command to check, one to test, one to run. Each creates the virtual
+# environment when it is missing.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv run check test test-fast format clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Serve hotplugd on its embedded defaults (SQLite in ./data, built-in layout).
+run: $(STAMP)
+	$(BIN)/python -m app
+
+## Style, types and layer boundaries.
+check: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy app clients
+	$(BIN)/lint-imports
+
+## The checks, then the whole test suite with branch coverage
+## (100% required for the pure core: app/chain and app/memory).
+test: check
+	rm -f .coverage .coverage.*
+	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	$(BIN)/coverage combine -q
+	$(BIN)/coverage report --include='app/chain/*,app/memory/*' --fail-under=100
+	$(BIN)/coverage report --fail-under=80
+
+## Only the tests, without coverage (for a quick loop).
+test-fast: $(STAMP)
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache .pytest_cache
