@@ -88,4 +88,5 @@ EEXIST = -_errno.EEXIST
 ENOENT = -_errno.ENOENT
 EAGAIN = -_errno.EAGAIN
 EIO = -_errno.EIO
+ENODEV = -_errno.ENODEV
 EOPNOTSUPP = -_errno.EOPNOTSUPP

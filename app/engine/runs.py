@@ -1,0 +1,138 @@
+"""One transition request from queue to history, and its record (SPEC §5).
+
+A ``Run`` wraps the pure ``Transition`` with what the service adds: an id, the
+chain snapshot, the walks made, timestamps, the request's overall deadline,
+and the future the HTTP request waits on. Its ``record()`` is both the
+journal entry and the API's transition record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from app.chain.chain import Subscription
+from app.chain.values import errno_name, result_name
+from app.chain.walk import Walk
+from app.engine.registry import (
+    call_to_json,
+    subscription_from_json,
+    subscription_to_json,
+    utcnow,
+)
+from app.memory.model import Memory, OnlineType, Zone
+from app.memory.notify import MemoryNotify
+from app.memory.transition import Operation, Outcome, Phase, Transition
+
+JSON = dict[str, Any]
+
+
+class Run:
+    """A transition request and everything recorded about it."""
+
+    def __init__(
+        self,
+        seq: int,
+        transition: Transition,
+        node: int,
+        timeout_ms: int | None = None,
+    ) -> None:
+        self.seq = seq
+        self.id = f"tr-{seq}"
+        self.transition = transition
+        self.node = node
+        self.timeout_ms = timeout_ms
+        self.outcome = Outcome.PENDING
+        self.errno = 0
+        self.vetoed_by: JSON | None = None
+        self.snapshot: tuple[Subscription, ...] = ()
+        self.walks: list[Walk] = []
+        self.prior_walks: list[JSON] = []
+        self.created_at = utcnow()
+        self.started_at: str | None = None
+        self.finished_at: str | None = None
+        self.deadline: float | None = None
+        self.abort_requested = asyncio.Event()
+        self.done: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
+
+    @property
+    def operation(self) -> Operation:
+        """Online or offline."""
+        return self.transition.operation
+
+    def going_notified(self) -> set[str]:
+        """Who got this run's ``MEM_GOING_*`` event and did not veto it."""
+        for walk in self.walks:
+            if walk.action.can_veto:
+                return set(walk.notified)
+        vetoer = (self.vetoed_by or {}).get("subscriber")
+        for walk_json in self.prior_walks[:1]:
+            calls = walk_json["calls"]
+            return {c["subscriber"] for c in calls if c["delivery"] != "unregistered"} - {vetoer}
+        return set()
+
+    def record(self) -> JSON:
+        """The transition record: the journal entry and the API's answer."""
+        t = self.transition
+        online = self.operation is Operation.ONLINE
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "operation": self.operation.value,
+            "block": t.block_id,
+            "node": self.node,
+            "online_type": t.online_type.value if online else None,
+            "zone": t.zone.value if t.zone else None,
+            "arg": t.arg.to_dict() if t.arg else None,
+            "outcome": self.outcome.value,
+            "errno": self.errno or None,
+            "errno_name": errno_name(self.errno) if self.errno else None,
+            "vetoed_by": self.vetoed_by,
+            "timeout_ms": self.timeout_ms,
+            "phase": t.phase.value,
+            "abort_requested": t.aborted,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "snapshot": [subscription_to_json(s) for s in self.snapshot],
+            "walks": self.prior_walks + [walk_to_json(w) for w in self.walks],
+        }
+
+    @classmethod
+    def from_record(cls, record: JSON, memory: Memory) -> Run:
+        """Rebuild an unfinished run from its journal entry (crash recovery)."""
+        operation = Operation(record["operation"])
+        online_type = OnlineType(record["online_type"]) if record["online_type"] else None
+        transition = Transition(memory, operation, record["block"], online_type)
+        transition.phase = Phase(record["phase"])
+        transition.zone = Zone(record["zone"]) if record["zone"] else None
+        transition.arg = MemoryNotify(**record["arg"]) if record["arg"] else None
+        transition.aborted = record["abort_requested"]
+        run = cls(record["seq"], transition, record["node"], record["timeout_ms"])
+        run.created_at = record["created_at"]
+        run.started_at = record["started_at"]
+        run.vetoed_by = record["vetoed_by"]
+        run.snapshot = tuple(subscription_from_json(s) for s in record["snapshot"])
+        run.prior_walks = list(record["walks"])
+        return run
+
+
+def walk_to_json(walk: Walk) -> JSON:
+    """One walk as the record shows it."""
+    stopped = walk.stopped_by
+    return {
+        "action": walk.action.name,
+        "action_value": walk.action.value,
+        "calls": [call_to_json(c) for c in walk.calls],
+        "result": result_name(walk.result),
+        "value": walk.result,
+        "errno": walk.errno or None,
+        "stopped_by": stopped,
+        "stopped_by_subscriber": walk.calls[stopped].subscriber if stopped is not None else None,
+    }
+
+
+def summary(record: JSON) -> JSON:
+    """The short form of a record for the event stream."""
+    keys = ("id", "operation", "block", "node", "outcome", "errno", "errno_name", "vetoed_by")
+    return {key: record[key] for key in keys}
