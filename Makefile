@@ -25,6 +25,7 @@ check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy app clients
 	$(BIN)/lint-imports
+	$(BIN)/hadolint docker/Dockerfile
 
 ## The checks, then the whole test suite with branch coverage
 ## (100% required for the pure core: app/chain and app/memory).
