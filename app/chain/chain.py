@@ -104,6 +104,7 @@ class Chain:
         if "id" in changes or "seq" in changes:
             raise ChainError("id and seq cannot be changed")
         updated = dataclasses.replace(current, **changes)  # type: ignore[arg-type]
+        _check_priority(updated.priority)
         if updated.priority != current.priority:
             self.unregister(subscriber_id)
             return self.register(updated)

@@ -57,7 +57,7 @@ def result_name(value: int) -> str:
     if name is not None:
         return name
     err = notifier_to_errno(value)
-    if stops_walk(value) and err and notifier_from_errno(err) == value:
+    if stops_walk(value) and err:
         return f"NOTIFY_STOP_MASK|{errno_name(err)}"
     return f"{value:#x}" if value >= 0 else str(value)
 

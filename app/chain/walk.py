@@ -57,6 +57,7 @@ class Call:
     errno: int
     message: str | None = None
     latency_ms: float = 0.0
+    delivered: bool = True
 
     @property
     def counts(self) -> bool:
@@ -99,7 +100,7 @@ class Walk:
     def notified(self) -> list[str]:
         """Subscribers that got this walk's event, in order (a vetoer excluded)."""
         vetoer = self.vetoer
-        return [c.subscriber for c in self.calls if c.counts and c is not vetoer]
+        return [c.subscriber for c in self.calls if c.counts and c.delivered and c is not vetoer]
 
     def next_call(self) -> Subscription | None:
         """The subscriber to call now (the same one until it is answered), or None."""
@@ -121,7 +122,8 @@ class Walk:
 
     def receive_absence(self) -> None:
         """The pending subscriber was not connected when its turn came."""
-        self._finish(DeliveryKind.DISCONNECTED, self._failure_value(ENOTCONN), ENOTCONN, None, 0.0)
+        value = self._failure_value(ENOTCONN)
+        self._finish(DeliveryKind.DISCONNECTED, value, ENOTCONN, None, 0.0, delivered=False)
 
     def receive_disconnect(self, latency_ms: float = 0.0) -> None:
         """The connection dropped while the reply was awaited and did not come back."""
@@ -150,10 +152,13 @@ class Walk:
         errno: int,
         message: str | None,
         latency_ms: float,
+        delivered: bool = True,
     ) -> None:
         who = self._require_pending()
         self._pending = None
-        call = Call(who.id, who.name, who.priority, delivery, value, errno, message, latency_ms)
+        call = Call(
+            who.id, who.name, who.priority, delivery, value, errno, message, latency_ms, delivered
+        )
         self.calls.append(call)
         if not call.counts:
             return

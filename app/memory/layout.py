@@ -57,7 +57,7 @@ class LayoutError(ValueError):
 def parse_layout(text: str, source: str) -> Memory:
     """Parse a layout file's text; JSON when ``source`` ends in ``.json``, else TOML."""
     try:
-        data = json.loads(text) if source.endswith(".json") else tomllib.loads(text)
+        data = json.loads(text) if source.lower().endswith(".json") else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
         raise LayoutError(f"{source}: not valid {_format(source)}: {exc}") from None
     return build_layout(data, source)
@@ -194,7 +194,7 @@ def _add_range(memory: Memory, entry: Mapping[str, Any], source: str, where: str
 
 
 def _format(source: str) -> str:
-    return "JSON" if source.endswith(".json") else "TOML"
+    return "JSON" if source.lower().endswith(".json") else "TOML"
 
 
 def _mapping(value: object, source: str, where: str) -> Mapping[str, Any]:
@@ -228,8 +228,10 @@ def _int(
     value = doc.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int):
         raise LayoutError(f"{source}: {where}{key} must be an integer")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise LayoutError(f"{source}: {where}{key} must be in {low}..{high}, got {value}")
+    if low is not None and value < low:
+        raise LayoutError(f"{source}: {where}{key} must be at least {low}, got {value}")
+    if high is not None and value > high:
+        raise LayoutError(f"{source}: {where}{key} must be at most {high}, got {value}")
     return value
 
 

@@ -35,7 +35,8 @@ def remove_block(memory: Memory, block_id: int) -> Block:
     """Remove an offline block; ``-EBUSY`` when it is not offline or in a transition."""
     block = memory.block(block_id)
     if block.state is not BlockState.OFFLINE or block.transition is not None:
-        raise HotplugError(EBUSY, f"memory block {block_id} is {block.state.value}, not offline")
+        state = "in a transition" if block.transition is not None else block.state.value
+        raise HotplugError(EBUSY, f"memory block {block_id} is {state}, not removable now")
     del memory.blocks[block_id]
     return block
 

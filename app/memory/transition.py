@@ -95,17 +95,13 @@ class Transition:
         self.arg: MemoryNotify | None = None
         self.phase = Phase.QUEUED
         self.aborted = False
+        self.committed = False
         self._failure: Finished | None = None
 
     @property
     def block(self) -> Block:
         """The block this transition works on."""
         return self.memory.block(self.block_id)
-
-    @property
-    def committed(self) -> bool:
-        """Whether the memory change itself has happened."""
-        return self.phase in (Phase.COMMITTED, Phase.DONE) and self._failure is None
 
     def start(self) -> Step:
         """Check the block now that its turn came; the first step."""
@@ -196,6 +192,7 @@ class Transition:
         else:
             block.state, block.zone = BlockState.OFFLINE, None
         self.phase = Phase.COMMITTED
+        self.committed = True
         return WalkStep(_DONE[self.operation])
 
     def _end(self, finished: Finished) -> Finished:

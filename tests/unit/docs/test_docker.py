@@ -40,9 +40,11 @@ def test_compose_waits_for_a_healthy_database() -> None:
 def test_dockerfile_env_and_port_match_settings() -> None:
     """The image's HOTPLUG_* variables are real settings and it exposes HOTPLUG_PORT."""
     names = set(re.findall(r"(HOTPLUG_[A-Z_]+)=", DOCKERFILE))
-    assert names and names <= SETTINGS
+    assert names
+    assert names <= SETTINGS
     port = re.search(r"HOTPLUG_PORT=(\d+)", DOCKERFILE)
-    assert port is not None and f"EXPOSE {port.group(1)}" in DOCKERFILE
+    assert port is not None
+    assert f"EXPOSE {port.group(1)}" in DOCKERFILE
     published = COMPOSE["services"]["hotplugd"]["ports"][0]
     assert published.endswith(f":{port.group(1)}")
 
@@ -52,7 +54,8 @@ def test_image_runs_the_readme_command_as_non_root_with_a_healthcheck() -> None:
     assert 'ENTRYPOINT ["python", "-m", "app"]' in DOCKERFILE
     assert "python -m app" in (ROOT / "README.md").read_text()
     assert re.search(r"^USER (?!root|0\b)", DOCKERFILE, re.MULTILINE)
-    assert "HEALTHCHECK" in DOCKERFILE and "/healthz" in DOCKERFILE
+    assert "HEALTHCHECK" in DOCKERFILE
+    assert "/healthz" in DOCKERFILE
     assert "STOPSIGNAL SIGTERM" in DOCKERFILE
 
 
