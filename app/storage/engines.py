@@ -1,0 +1,148 @@
+"""One ``AsyncEngine`` per storage: pool, connection set-up and transactions per backend."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from app.storage.errors import StorageError
+from app.storage.url import DatabaseTarget
+
+# Execution option marking a connection that will write. On SQLite its
+# transaction starts with BEGIN IMMEDIATE (the write lock up front, so a
+# deferred reader never has to upgrade and fail with SQLITE_BUSY).
+WRITE_OPTION = "hotplugd_write"
+
+# How long SQLite waits for another process' lock (a second service or a
+# tool on the same file) before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# PostgreSQL is a remote peer: bound the connect and every statement.
+POSTGRES_CONNECT_TIMEOUT_S = 10.0
+POSTGRES_COMMAND_TIMEOUT_S = 30.0
+
+# Pause between attempts to switch a fresh file to WAL while another
+# connection is switching it (see enable_wal).
+_WAL_RETRY_S = 0.02
+
+# Per-connection settings; the journal mode is a property of the file, set
+# once by prepare_database.
+_SQLITE_PRAGMAS = (
+    f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
+    # FULL, not NORMAL: in WAL mode NORMAL already survives a killed process
+    # (SIGKILL), but a power cut or kernel crash could lose the last commits,
+    # and the journal promises that a transition recorded before its first
+    # walk is never lost. The price is one fsync per batch, a few per
+    # transition, which the service's one-at-a-time transitions easily pay.
+    "PRAGMA synchronous = FULL",
+    "PRAGMA foreign_keys = ON",
+)
+
+
+def create_engine_for(target: DatabaseTarget) -> AsyncEngine:
+    """A configured engine for ``target``; it connects lazily."""
+    if target.backend == "sqlite":
+        return _sqlite_engine(target)
+    return _postgresql_engine(target)
+
+
+def writer(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, with connections marked as writing."""
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
+async def prepare_database(engine: AsyncEngine, target: DatabaseTarget) -> None:
+    """What must exist before the first transaction: on SQLite, the directory and WAL mode.
+
+    (PostgreSQL's schema is created by the migration, under its lock.)
+    """
+    if target.backend == "sqlite":
+        ensure_sqlite_directory(target)
+        await enable_wal(engine)
+
+
+def ensure_sqlite_directory(target: DatabaseTarget) -> None:
+    """Create the SQLite file's parent directory when missing (a fresh data directory)."""
+    database = target.url.database
+    if not database or database == ":memory:":
+        return
+    if database.startswith("file:"):  # a URI filename: SQLite resolves it, not us
+        return
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def enable_wal(engine: AsyncEngine) -> None:
+    """Put the SQLite file in WAL mode: readers never block the writer, a commit is one append.
+
+    Switching a fresh file needs an exclusive lock, and SQLite answers
+    "database is locked" at once, without its busy handler, when another
+    connection (a second process starting too) is switching it at the same
+    moment; so retry, bounded by the busy timeout. On a file already in
+    WAL mode this is a no-op.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    async with engine.connect() as conn:
+        # The driver's own connection: a journal mode cannot change inside
+        # the transaction SQLAlchemy would begin.
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        while True:
+            try:
+                cursor = await driver.execute("PRAGMA journal_mode = WAL")
+                await cursor.close()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or loop.time() >= deadline:
+                    raise StorageError(f"storage open failed: {exc}") from exc
+            await asyncio.sleep(_WAL_RETRY_S)
+
+
+def _sqlite_engine(target: DatabaseTarget) -> AsyncEngine:
+    # One connection for the whole process: SQLite has a single writer
+    # anyway, and tasks waiting on the pool (an asyncio queue) instead of on
+    # the file lock is what keeps concurrent writes free of "database is locked".
+    engine = create_async_engine(
+        target.url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0
+    )
+    event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # isolation_level None stops the sqlite3 module from issuing its own
+    # implicit BEGIN (which skips DDL and SELECT); _sqlite_on_begin issues it
+    # instead, so migrations and reads are transactional too.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _postgresql_engine(target: DatabaseTarget) -> AsyncEngine:
+    options: dict[str, Any] = {}
+    if target.schema is not None:
+        # Tables are declared without a schema; this puts them in the named one.
+        options["schema_translate_map"] = {None: target.schema}
+    return create_async_engine(
+        target.url,
+        execution_options=options,
+        connect_args={
+            "timeout": POSTGRES_CONNECT_TIMEOUT_S,
+            "command_timeout": POSTGRES_COMMAND_TIMEOUT_S,
+        },
+    )

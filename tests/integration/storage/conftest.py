@@ -1,0 +1,79 @@
+"""Storage tests run against SQLite (a file under tmp_path) and PostgreSQL.
+
+PostgreSQL cases use the server at ``HOTPLUG_TEST_POSTGRES_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/test``), each test in a fresh
+uuid-named schema that is dropped afterwards, so runs never collide.
+Deselect them with ``-m "not postgres"`` where there is no server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.engine.ports import Storage
+from app.storage import create_storage, parse_database_url
+from app.storage.engines import create_engine_for
+
+POSTGRES_URL = os.environ.get(
+    "HOTPLUG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+StorageFactory = Callable[[], Storage]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database nobody has used yet; the PostgreSQL schema is dropped at the end."""
+    if request.param == "sqlite":
+        # A missing parent directory: open() must create it.
+        yield f"sqlite:///{tmp_path}/data/hotplugd.db"
+        return
+    schema = f"test_{uuid.uuid4().hex}"
+    yield f"{POSTGRES_URL}?schema={schema}"
+    await _drop_schema(schema)
+
+
+@pytest.fixture
+async def new_storage(database_url: str) -> AsyncIterator[StorageFactory]:
+    """Makes storages on the test's database; closes every one at the end."""
+    made: list[Storage] = []
+
+    def make() -> Storage:
+        made.append(create_storage(database_url))
+        return made[-1]
+
+    yield make
+    for storage in made:
+        await storage.close()
+
+
+@pytest.fixture
+async def storage(new_storage: StorageFactory) -> Storage:
+    """An opened storage on a fresh database."""
+    opened = new_storage()
+    await opened.open()
+    return opened
+
+
+@pytest.fixture
+async def raw_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on the test's database (and schema), to look behind the port."""
+    engine = create_engine_for(parse_database_url(database_url))
+    yield engine
+    await engine.dispose()
+
+
+async def _drop_schema(schema: str) -> None:
+    engine = create_async_engine(parse_database_url(POSTGRES_URL).url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        await engine.dispose()
