@@ -89,7 +89,9 @@ class Delivery(Protocol):
         """Whether the subscriber has a live connection now."""
         ...
 
-    async def deliver(self, subscriber_id: str, notification: Notification, timeout: float) -> Reply:
+    async def deliver(
+        self, subscriber_id: str, notification: Notification, timeout: float
+    ) -> Reply:
         """Send ``notification`` and wait at most ``timeout`` seconds for its reply.
 
         Raises ``NotConnected`` at once when there is no connection,

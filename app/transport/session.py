@@ -1,0 +1,155 @@
+"""One accepted subscriber websocket: a reader, a writer and the flood limits.
+
+The reader runs in the connection's own ASGI task; every frame to the peer goes
+through one writer task fed by an outbox. A peer that stops reading therefore
+blocks only its writer: never ``Hub.deliver`` (which waits on a future, bounded
+by its deadline), never the reader, never another subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import orjson
+from starlette.types import Message
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from app.engine.ports import JSON
+from app.transport.limits import FloodLimits, TokenBucket
+from app.transport.replies import Rejection
+from app.transport.tasks import stop_task
+
+__all__ = ["FrameHandler", "Session"]
+
+logger = logging.getLogger(__name__)
+
+# Called with each text frame; returns why it is unusable, or None when it was used.
+FrameHandler = Callable[["Session", str], Rejection | None]
+
+POLICY_VIOLATION = 1008
+# Error frames are dropped (not queued) beyond this backlog: a peer that floods
+# us with garbage while not reading must not make us buffer without bound.
+MAX_OUTBOX = 64
+
+
+class Session:
+    """One subscriber connection, from ``accept`` to its disconnect."""
+
+    __slots__ = (
+        "_bucket",
+        "_close",
+        "_limits",
+        "_outbox",
+        "_unusable",
+        "_wakeup",
+        "_websocket",
+        "connected_since",
+        "finished",
+        "last_answered",
+        "public",
+        "subscriber_id",
+    )
+
+    def __init__(
+        self, websocket: WebSocket, subscriber_id: str, public: JSON, limits: FloodLimits
+    ) -> None:
+        self._websocket = websocket
+        self.subscriber_id = subscriber_id
+        self.public = public
+        self.connected_since = datetime.now(UTC)
+        self.finished = asyncio.Event()
+        # The id of the last notification answered on this connection, to tell
+        # a duplicate reply from one for an unknown id.
+        self.last_answered: int | None = None
+        self._limits = limits
+        self._bucket = TokenBucket(limits.rate, limits.burst)
+        self._unusable = 0
+        self._outbox: deque[str] = deque()
+        self._close: tuple[int, str] | None = None
+        self._wakeup = asyncio.Event()
+
+    @property
+    def closing(self) -> bool:
+        """Whether a close was requested; the session ignores frames from then on."""
+        return self._close is not None
+
+    def send(self, frame: str) -> None:
+        """Queue a text frame for the writer (dropped once closing)."""
+        if self._close is None:
+            self._outbox.append(frame)
+            self._wakeup.set()
+
+    def close(self, code: int, reason: str) -> None:
+        """Close with ``code`` as soon as the writer can; idempotent, first call wins."""
+        if self._close is None:
+            self._close = (code, reason)
+            self._outbox.clear()
+            self._wakeup.set()
+
+    async def run(self, on_text: FrameHandler) -> int:
+        """Serve the connection until it ends; return the close code it ended with."""
+        writer = asyncio.create_task(self._write_loop(), name=f"ws-writer:{self.subscriber_id}")
+        try:
+            return await self._read_loop(on_text)
+        finally:
+            await stop_task(writer)
+            self.finished.set()
+
+    async def _read_loop(self, on_text: FrameHandler) -> int:
+        while True:
+            message = await self._websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return int(message.get("code", 1005))
+            # Once closing, frames are drained unread until uvicorn reports the end.
+            if self._close is None:
+                self._on_message(message, on_text)
+
+    def _on_message(self, message: Message, on_text: FrameHandler) -> None:
+        if not self._bucket.take():
+            self._abuse("too many frames")
+            return
+        text = message.get("text")
+        if text is None:
+            rejection: Rejection | None = Rejection(None, "binary frames are not accepted")
+        else:
+            rejection = on_text(self, text)
+        if rejection is None:
+            # A reply we asked for: its rate is the chain's, so it is not flooding.
+            self._bucket.give_back()
+            self._unusable = 0
+        else:
+            self._reject(rejection)
+
+    def _reject(self, rejection: Rejection) -> None:
+        self._unusable += 1
+        if self._unusable > self._limits.max_unusable:
+            self._abuse("too many unusable frames")
+            return
+        if self._unusable == 1:  # one line per run of bad frames, not one per frame
+            logger.info(
+                "subscriber %s sent an unusable frame: %s", self.subscriber_id, rejection.message
+            )
+        if len(self._outbox) < MAX_OUTBOX:
+            error = {"type": "error", "id": rejection.id, "message": rejection.message}
+            self.send(orjson.dumps(error).decode())
+
+    def _abuse(self, reason: str) -> None:
+        logger.info("closing subscriber %s with 1008: %s", self.subscriber_id, reason)
+        self.close(POLICY_VIOLATION, reason)
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._outbox:
+                    await self._websocket.send_text(self._outbox.popleft())
+                if self._close is not None:
+                    await self._websocket.close(*self._close)
+                    return
+        except WebSocketDisconnect:
+            return  # the peer is gone; the reader sees the disconnect and ends the session
