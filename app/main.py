@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from app.api import problems
 from app.api.dashboard import dashboard_router
 from app.api.deps import ApiContext
+from app.api.guard import AuthGuard
 from app.api.limits import BodyLimit
 from app.api.routes import debug, health, subscribers, transitions
 from app.api.routes import memory as memory_routes
@@ -46,8 +47,8 @@ VERSION = "0.1.0"
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the ASGI application for these settings; nothing starts until its lifespan."""
+    memory = load_memory(settings)  # a bad layout fails before a token is generated
     admin_token, generated = resolve_admin_token(settings)
-    memory = load_memory(settings)
     bus = EventBus(
         retain=settings.event_retention,
         queue_size=settings.observer_queue,
@@ -109,16 +110,21 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (memory_routes, transitions, subscribers, debug, health):
         app.include_router(module.router)
     app.include_router(subscriber_router(hub))
-    app.include_router(events_router(bus, _authorizer(tokens)))
+    app.include_router(events_router(bus, _authorizer(tokens, registry)))
     app.include_router(dashboard_router())
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuthGuard)  # outermost: auth before the body is even counted
     return app
 
 
-def _authorizer(tokens: Tokens) -> Callable[[str | None], str | None]:
+def _authorizer(tokens: Tokens, registry: Registry) -> Callable[[str | None], str | None]:
     def authorize(token: str | None) -> str | None:
         role: Role | None = tokens.role_of(token)
-        return role.value if role is not None else None
+        if role is not None:
+            return role.value
+        if token and registry.owner_of(token) is not None:
+            return "subscriber"  # a valid token, but not one that may read the stream
+        return None
 
     return authorize
 

@@ -115,10 +115,10 @@ class Walk:
         """The pending subscriber replied with a notifier value."""
         self._finish(DeliveryKind.REPLIED, value, notifier_to_errno(value), message, latency_ms)
 
-    def receive_timeout(self, latency_ms: float = 0.0) -> None:
-        """The pending subscriber did not reply in time."""
+    def receive_timeout(self, latency_ms: float = 0.0, delivered: bool = True) -> None:
+        """The pending subscriber did not reply in time (``delivered``: it was sent the event)."""
         value = self._failure_value(ETIMEDOUT)
-        self._finish(DeliveryKind.TIMEOUT, value, ETIMEDOUT, None, latency_ms)
+        self._finish(DeliveryKind.TIMEOUT, value, ETIMEDOUT, None, latency_ms, delivered)
 
     def receive_absence(self) -> None:
         """The pending subscriber was not connected when its turn came."""

@@ -214,4 +214,5 @@ def call_to_json(call: Call) -> JSON:
         "errno_name": errno_name(call.errno) if call.errno else None,
         "message": call.message,
         "latency_ms": round(call.latency_ms, 3),
+        "sent": call.delivered and call.counts,
     }

@@ -52,6 +52,7 @@ class Run:
         self.started_at: str | None = None
         self.finished_at: str | None = None
         self.deadline: float | None = None
+        self.interrupted_going = False
         self.abort_requested = asyncio.Event()
         self.done: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
 
@@ -65,10 +66,14 @@ class Run:
         for walk in self.walks:
             if walk.action.can_veto:
                 return set(walk.notified)
+        if self.interrupted_going:
+            # A crash cut the walk short: who got the event is not known for
+            # sure, so everyone gets the cancel (subscribers tolerate that).
+            return {entry.id for entry in self.snapshot}
         vetoer = (self.vetoed_by or {}).get("subscriber")
         for walk_json in self.prior_walks[:1]:
             calls = walk_json["calls"]
-            return {c["subscriber"] for c in calls if c["delivery"] != "unregistered"} - {vetoer}
+            return {c["subscriber"] for c in calls if c.get("sent")} - {vetoer}
         return set()
 
     def record(self) -> JSON:
@@ -114,6 +119,7 @@ class Run:
         run.vetoed_by = record["vetoed_by"]
         run.snapshot = tuple(subscription_from_json(s) for s in record["snapshot"])
         run.prior_walks = list(record["walks"])
+        run.interrupted_going = transition.phase is Phase.GOING
         return run
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from app.chain.actions import Action
 from app.chain.chain import ChainError, Subscription
-from app.chain.values import EINTR, EINVAL, EIO, ENODEV, errno_name
+from app.chain.values import EINTR, EINVAL, EIO, ENODEV, errno_name, result_name
 from app.chain.walk import CancelScope, DeliveryKind, Walk
 from app.engine.injector import INJECTOR_ID, ErrorInjection
 from app.engine.metrics import Metrics
@@ -235,7 +235,9 @@ class Engine:
     def transition_seq(self, transition_id: str) -> int | None:
         """The sequence number encoded in a transition id, for pagination."""
         prefix, _, number = transition_id.partition("-")
-        return int(number) if prefix == "tr" and number.isdigit() else None
+        if prefix != "tr" or not number.isdigit() or len(number) > 18:
+            return None
+        return int(number)
 
     # -- memory -----------------------------------------------------------
 
@@ -426,23 +428,25 @@ class Engine:
             run.deadline = asyncio.get_running_loop().time() + run.timeout_ms / 1000
         run.snapshot = self.registry.chain.snapshot()
         run.transition.block.transition = run.id
-        await self._journal(run, memory=True)
-        self._block_changed(run)
         await self._steps(run, step)
 
     async def _steps(self, run: Run, step: Step) -> None:
+        """Run steps to the end, journaling each new phase before its first walk."""
+        journaled: Phase | None = None
         while not isinstance(step, Finished):
-            phase = run.transition.phase
-            if isinstance(step, WalkStep):
-                walk = await self._walk(run, step.action)
+            walk = self._new_walk(run, step.action) if isinstance(step, WalkStep) else None
+            if run.transition.phase is not journaled:
+                journaled = run.transition.phase
+                await self._journal(run)
+                self._block_changed(run)
+            if walk is not None:
+                await self._run_walk(run, walk)
                 step = run.transition.walk_done(walk.errno)
                 self._note_veto(run, walk)
             else:
+                assert isinstance(step, MigrateStep)
                 await self._migrate(run, step)
                 step = run.transition.migration_done()
-            if run.transition.phase is not phase and not isinstance(step, Finished):
-                await self._journal(run, memory=run.transition.phase is Phase.COMMITTED)
-                self._block_changed(run)
         await self._finish(run, step)
 
     async def _migrate(self, run: Run, step: MigrateStep) -> None:
@@ -463,16 +467,18 @@ class Engine:
         self.registry.record_veto(vetoer.subscriber)
         self.metrics.vetoes.labels(vetoer.subscriber).inc()
 
-    async def _walk(self, run: Run, action: Action) -> Walk:
+    def _new_walk(self, run: Run, action: Action) -> Walk:
         targets: list[Subscription] | tuple[Subscription, ...] = run.snapshot
         if action.is_cancel and self.config.cancel_scope is CancelScope.NOTIFIED:
             notified = run.going_notified()
             targets = [entry for entry in run.snapshot if entry.id in notified]
         walk = Walk(action, targets, run.node)
         run.walks.append(walk)
+        return walk
+
+    async def _run_walk(self, run: Run, walk: Walk) -> None:
         while (entry := walk.next_call()) is not None:
             await self._call(run, walk, entry)
-        return walk
 
     async def _call(self, run: Run, walk: Walk, entry: Subscription) -> None:
         if entry.id == INJECTOR_ID:
@@ -482,8 +488,8 @@ class Engine:
             walk.skip_unregistered()
             return
         wait = self._wait_for(run, walk.action, entry)
-        if wait <= 0:
-            walk.receive_timeout()
+        if wait <= 0:  # the request's deadline is spent: a timeout, nothing is sent
+            walk.receive_timeout(delivered=False)
         else:
             await self._deliver(run, walk, entry, wait)
         call = walk.calls[-1]
@@ -553,6 +559,7 @@ class Engine:
             "subscriber": call.subscriber,
             "name": call.name,
             "delivery": call.delivery.value,
+            "result": result_name(call.value),
             "value": call.value,
             "errno": call.errno or None,
             "latency_ms": round(call.latency_ms, 3),
@@ -561,9 +568,11 @@ class Engine:
 
     # -- journal and history ----------------------------------------------
 
-    async def _journal(self, run: Run, memory: bool) -> None:
-        snapshot = memory_to_dict(self.memory) if memory else None
-        await self.storage.write(Batch(transitions=[run.record()], memory=snapshot))
+    async def _journal(self, run: Run) -> None:
+        """The record and the memory state it implies, atomically."""
+        await self.storage.write(
+            Batch(transitions=[run.record()], memory=memory_to_dict(self.memory))
+        )
 
     async def _finish(self, run: Run, finished: Finished) -> None:
         run.outcome, run.errno, run.finished_at = finished.outcome, finished.errno, utcnow()

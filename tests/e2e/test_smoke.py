@@ -21,5 +21,6 @@ async def test_online_calls_subscribers_in_priority_order(service: Service) -> N
         ("high", "MEM_ONLINE", 12),
         ("low", "MEM_ONLINE", 12),
     ]
-    assert high.hello is not None and high.hello["type"] == "hello"
+    assert high.hello is not None
+    assert high.hello["type"] == "hello"
     assert low.notifications[0]["arg"]["status_change_nid"] == 1

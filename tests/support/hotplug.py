@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,6 +186,12 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """httpx's default context, built once: loading the CA bundle costs ~40 ms per client."""
+    return httpx.create_ssl_context()
+
+
 @contextlib.asynccontextmanager
 async def running_service(tmp_path: Path, **overrides: Any) -> AsyncIterator[Service]:
     """Serve a fresh hotplugd until the block ends."""
@@ -191,7 +199,12 @@ async def running_service(tmp_path: Path, **overrides: Any) -> AsyncIterator[Ser
     async with serve(app) as server, contextlib.AsyncExitStack() as stack:
         clients = [
             await stack.enter_async_context(
-                httpx.AsyncClient(base_url=server.http, headers=headers, timeout=seconds(30))
+                httpx.AsyncClient(
+                    base_url=server.http,
+                    headers=headers,
+                    timeout=seconds(30),
+                    verify=default_ssl_context(),
+                )
             )
             for headers in (
                 {"Authorization": f"Bearer {ADMIN_TOKEN}"},
@@ -206,3 +219,81 @@ async def running_service(tmp_path: Path, **overrides: Any) -> AsyncIterator[Ser
             for sub in service.subscribers:
                 with contextlib.suppress(Exception):
                     await sub.close()
+
+
+# -- Helpers for the chain-rule e2e tests (SPEC §2, §4) -----------------------
+
+FINAL_OUTCOMES = ("completed", "cancelled", "failed", "aborted")
+
+
+def answer_by_action(
+    replies: dict[str, dict[str, Any] | None],
+    default: dict[str, Any] | None = None,
+) -> Answer:
+    """Reply per action name; other actions get ``default`` (NOTIFY_OK). None: no reply."""
+    otherwise = {"result": "NOTIFY_OK"} if default is None else default
+
+    def answer(frame: dict[str, Any]) -> dict[str, Any] | None:
+        return replies.get(frame["action"], otherwise)
+
+    return answer
+
+
+def record_walk(record: dict[str, Any], action: str) -> dict[str, Any]:
+    """The (first) walk of ``action`` in a transition record."""
+    walks = [w for w in record["walks"] if w["action"] == action]
+    assert walks, f"no {action} walk in {[w['action'] for w in record['walks']]}"
+    walk: dict[str, Any] = walks[0]
+    return walk
+
+
+def walk_names(record: dict[str, Any], action: str) -> list[str]:
+    """The names of the subscribers called in the walk of ``action``, in call order."""
+    return [call["name"] for call in record_walk(record, action)["calls"]]
+
+
+async def get_json(service: Service, path: str) -> Any:
+    """GET a path as admin and return its JSON (asserting 200)."""
+    response = await service.admin.get(path)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def chain_names(service: Service) -> list[str]:
+    """``GET /api/v1/chain``: the names in call order."""
+    return [entry["name"] for entry in await get_json(service, "/api/v1/chain")]
+
+
+async def start_transition(
+    service: Service, operation: str, block: int, **body: Any
+) -> dict[str, Any]:
+    """POST online/offline with ``?wait=false``; the 202 record."""
+    response = await service.admin.post(
+        f"/api/v1/memory/blocks/{block}/{operation}?wait=false", json=body
+    )
+    assert response.status_code == 202, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def wait_finished(
+    service: Service, transition_id: str, timeout: float = 5.0
+) -> dict[str, Any]:
+    """Poll a transition until its outcome is final; its record."""
+    latest: dict[str, Any] = {}
+
+    async def finished() -> bool:
+        latest.update(await get_json(service, f"/api/v1/transitions/{transition_id}"))
+        return latest.get("outcome") in FINAL_OUTCOMES
+
+    await wait_for(finished, timeout=timeout)
+    return latest
+
+
+async def next_notify(sub: ScriptedSubscriber, action: str, timeout: float = 5) -> int:
+    """Wait for a manual subscriber's next notification, check its action; its id."""
+    frame = await sub.next_frame(timeout)
+    assert frame["type"] == "notify", frame
+    assert frame["action"] == action, frame
+    notify_id: int = frame["id"]
+    return notify_id

@@ -22,7 +22,7 @@ async def list_transitions(
     limit: int = Query(50, ge=1, le=1000),
     before: str | None = Query(None, max_length=64, description="A transition id: older ones."),
     operation: Literal["online", "offline"] | None = None,
-    block: int | None = Query(None, ge=0),
+    block: int | None = Query(None, ge=0, le=2**40),
     node: int | None = Query(None, ge=0, lt=1024),
     outcome: Literal["pending", "running", "completed", "cancelled", "failed", "aborted"]
     | None = None,
