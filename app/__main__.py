@@ -65,6 +65,11 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, Any]:
     parser.add_argument(
         "--cancel-scope", choices=["chain", "notified"], help="HOTPLUG_CANCEL_SCOPE"
     )
+    parser.add_argument(
+        "--admin-token",
+        help="admin token (HOTPLUG_ADMIN_TOKEN; prefer the variable: options show in ps)",
+    )
+    parser.add_argument("--viewer-token", help="read-only token (HOTPLUG_VIEWER_TOKEN)")
     parser.add_argument("--version", action="version", version=f"hotplugd {VERSION}")
     args = parser.parse_args(argv)
     return {k: v for k, v in vars(args).items() if v is not None}

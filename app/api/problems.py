@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.chain.values import errno_name
+from app.engine.ports import StorageFailure
 from app.engine.service import Conflict, EngineError, Invalid, NotFound, Unavailable
 
 log = logging.getLogger("hotplugd.api")
@@ -120,6 +121,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(EngineError, _on_engine_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http)  # type: ignore[arg-type]
+    app.add_exception_handler(StorageFailure, _on_storage_failure)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _on_unexpected)
 
 
@@ -146,6 +148,12 @@ async def _on_validation(_request: Request, exc: RequestValidationError) -> JSON
 async def _on_http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
     headers = dict(exc.headers) if exc.headers else None
     return problem_response(exc.status_code, str(exc.detail), None, headers)
+
+
+async def _on_storage_failure(_request: Request, exc: StorageFailure) -> JSONResponse:
+    log.error("storage failure: %s", exc)
+    return problem_response(503, "the database is unavailable; retry later", "storage",
+                            {"Retry-After": "5"})  # fmt: skip
 
 
 async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -82,6 +82,10 @@ class Disconnected(DeliveryFailed):
     """The connection dropped while awaiting the reply, and none came back in time."""
 
 
+class StorageFailure(Exception):
+    """The storage could not do what was asked (the implementation's errors derive from it)."""
+
+
 class Delivery(Protocol):
     """Sends notifications to subscribers over their live connection."""
 

@@ -123,6 +123,7 @@ class Engine:
         self._seq = 0
         self._notification_id = time.time_ns() // 1000  # increases across restarts
         self._queue: deque[Run] = deque()
+        self._admitting = 0
         self._runs: dict[str, Run] = {}
         self._wakeup = asyncio.Event()
         self._connections = asyncio.Event()
@@ -185,16 +186,20 @@ class Engine:
         """Queue an online/offline request; its record is stored as ``pending``."""
         if self._closing:
             raise Unavailable("the service is shutting down")
-        if len(self._queue) >= self.config.max_queue:
+        if len(self._queue) + self._admitting >= self.config.max_queue:
             raise Unavailable(f"the transition queue is full ({self.config.max_queue})")
         block = self.block(block_id)
         self._seq += 1
         transition = Transition(self.memory, operation, block_id, online_type)
         run = Run(self._seq, transition, block.node, timeout_ms)
+        self._admitting += 1  # holds its queue slot while the record is written
+        try:
+            await self.storage.write(Batch(transitions=[run.record()]))
+        finally:
+            self._admitting -= 1
         self._runs[run.id] = run
         self._queue.append(run)
         self.metrics.queue_depth.set(len(self._queue))
-        await self.storage.write(Batch(transitions=[run.record()]))
         self._publish("hotplug.transition.queued", summary(run.record()), run.id)
         self._wakeup.set()
         return run

@@ -20,8 +20,10 @@ from collections.abc import Iterator
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.engine.ports import StorageFailure
 
-class StorageError(Exception):
+
+class StorageError(StorageFailure):
     """Durable state could not be read or written."""
 
 
