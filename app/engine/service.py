@@ -197,6 +197,9 @@ class Engine:
             await self.storage.write(Batch(transitions=[run.record()]))
         finally:
             self._admitting -= 1
+        if self._closing:  # shutdown began while the record was written
+            await self._finish(run, Finished(Outcome.ABORTED, EINTR))
+            raise Unavailable("the service is shutting down")
         self._runs[run.id] = run
         self._queue.append(run)
         self.metrics.queue_depth.set(len(self._queue))
