@@ -169,6 +169,11 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
 
+    @property
+    def closing(self) -> bool:
+        """Whether shutdown has begun (no new requests)."""
+        return self._closing
+
     def connection_changed(self, _subscriber_id: str = "") -> None:
         """Hook for the transport: a subscriber connected or disconnected."""
         self._connections.set()
@@ -197,7 +202,7 @@ class Engine:
             await self.storage.write(Batch(transitions=[run.record()]))
         finally:
             self._admitting -= 1
-        if self._closing:  # shutdown began while the record was written
+        if self.closing:  # shutdown began while the record was written
             await self._finish(run, Finished(Outcome.ABORTED, EINTR))
             raise Unavailable("the service is shutting down")
         self._runs[run.id] = run
