@@ -73,6 +73,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     engine = Engine(memory, storage, hub, bus, config, registry=registry)
     engine_ref.append(engine)
+    engine.metrics.observers.set_function(lambda: bus.observer_count)
+    engine.metrics.connected.set_function(lambda: len(hub.connected_ids()))
     tokens = Tokens(admin_token, settings.viewer_token)
 
     async def drain() -> None:

@@ -177,7 +177,6 @@ class Engine:
     def connection_changed(self, _subscriber_id: str = "") -> None:
         """Hook for the transport: a subscriber connected or disconnected."""
         self._connections.set()
-        self.metrics.connected.set(sum(map(self.delivery.is_connected, self.registry.info)))
 
     # -- requests ---------------------------------------------------------
 
