@@ -14,7 +14,8 @@
  *   status                      connection status text; its data-state is one of
  *                               idle | connecting | connected | reconnecting |
  *                               unauthorized | no-token.
- *   role                        "admin" or "viewer" (empty until known).
+ *   role                        "admin" or "viewer" (empty until known; from
+ *                               GET /api/v1/whoami, see detectRole).
  *   error-message               role="alert": API problems ("title: detail (EBUSY)"),
  *                               and failures of transitions started from this page.
  *   info-message                role="status": what an admin action just did.
@@ -112,7 +113,8 @@ function boot() {
   $('token-forget').addEventListener('click', () => {
     stop();
     sessionStorage.removeItem(TOKEN_KEY);
-    showTokenForm('no-token', 'No token', 'Enter an admin or viewer token.');
+    clearError();
+    showTokenForm('no-token', 'No token', '');
   });
   $('error-dismiss').addEventListener('click', clearError);
   $('load-older').addEventListener('click', () => loadOlder().catch((error) => {
@@ -142,6 +144,7 @@ async function start(token) {
   state.token = token;
   sessionStorage.setItem(TOKEN_KEY, token);
   clearError();
+  showInfo('');
   setStatus('connecting', 'Connecting…');
   $('token-panel').hidden = true;
   $('token-forget').hidden = false;
@@ -196,16 +199,43 @@ function showTokenForm(statusState, statusText, message) {
   $('token-input').focus();
 }
 
-/** The role, found by a harmless admin-only read: 200 → admin, 403 → viewer. */
+/**
+ * The token's role. hotplugd names it at GET /api/v1/whoami; without that
+ * route, a harmless request that needs admin tells: an empty PATCH of a
+ * subscriber id that cannot exist (admin: 404 or 422, viewer: 403; nothing
+ * changes either way). GET /debug/notifier-error-inject cannot tell: it is a
+ * read, open to viewers too.
+ */
 async function detectRole() {
-  try {
-    const settings = await api.get('/debug/notifier-error-inject');
-    setRole('admin');
-    state.admin.setInject(settings);
-  } catch (error) {
-    if (error.status !== 403 && error.status !== 404) throw error;
-    await api.get('/memory'); // a 403 here too means the token reads nothing
+  const role = (await roleFromWhoami()) ?? (await roleFromAdminProbe());
+  if (role !== 'admin') {
+    // A token that is neither (e.g. a subscriber's) reads nothing: this 403 refuses it.
+    await api.get('/memory');
     setRole('viewer');
+    return;
+  }
+  setRole('admin');
+  await guarded(loadInject, 'Could not load the error injection setting');
+}
+
+async function roleFromWhoami() {
+  try {
+    const me = await api.get('/whoami');
+    return me && typeof me.role === 'string' ? me.role : null;
+  } catch (error) {
+    if (error.status === 404 || error.status === 405) return null;
+    throw error;
+  }
+}
+
+async function roleFromAdminProbe() {
+  try {
+    await api.request('PATCH', '/subscribers/dashboard-role-probe-none', { body: {} });
+    return 'admin';
+  } catch (error) {
+    if (error.status === 403) return 'viewer';
+    if (error.status === 401 || error.status === 0 || error.status >= 500) throw error;
+    return 'admin'; // 404 / 422: allowed to try, so admin
   }
 }
 
