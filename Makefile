@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run check test test-fast format clean
+.PHONY: venv run check test test-fast bench format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,fuse]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -39,6 +39,13 @@ test: check
 ## Only the tests, without coverage (for a quick loop).
 test-fast: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+## The benchmarks of issue 7 (tests/bench; not part of the test suite):
+## tables on stdout, JSON in tests/bench/results/. BENCH_ARGS=--quick for a
+## short run (< 2 min), --profile to sample hotplugd with py-spy.
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python tests/bench/run.py $(BENCH_ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -53,10 +53,13 @@
  *                               data-operation, data-block
  *     transition-<id>-outcome, transition-<id>-errno, veto (the "Vetoed by" line)
  *     walk                      data-action, data-cancel="true" on MEM_CANCEL_* walks
+ *     walk                      (the walk in progress of a running transition also has
+ *                               data-live="true"; its provisional result is not shown)
  *     call                      data-action, data-subscriber, data-delivery, data-result,
  *                               data-errno ("" when none), data-vetoer="true" on the
  *                               vetoing call, data-stopped="true" on the call that
- *                               stopped the walk
+ *                               stopped the walk; a call sent and not answered yet is
+ *                               data-delivery="pending" (from the event stream)
  *   load-older                  pages in older history (?limit=20&before=<oldest id>)
  */
 
@@ -86,6 +89,9 @@ const state = {
   chain: [],
   subscribers: new Map(),
   transitions: new Map(),
+  // Notifications sent and not answered yet, per transition id: notification id ->
+  // {action, subscriber, name}. A record lists a call only once it is answered.
+  pending: new Map(),
   order: [], // transition ids, newest first
   expanded: new Map(),
   historyEnd: false,
@@ -308,6 +314,8 @@ function onEvent(event) {
     const isTransition = type.startsWith('hotplug.transition.');
     const id = transitionIdOf(event, data, isTransition);
     if (id === null) return;
+    if (type === 'hotplug.notification.sent') notePending(id, data, true);
+    else if (type === 'hotplug.notification.replied') notePending(id, data, false);
     if (!state.transitions.has(id)) {
       state.expanded.set(id, true);
       upsertTransition({ id, outcome: 'pending', ...(isTransition && data.operation ? data : {}) }, 'top');
@@ -316,6 +324,20 @@ function onEvent(event) {
     // Replies change a subscriber's last reply, latency and counters.
     if (type === 'hotplug.notification.replied' || type === 'hotplug.transition.finished') refresh.chain();
   }
+}
+
+/** Track a call in flight: shown as "awaiting a reply" until its reply or the end. */
+function notePending(transitionId, data, sent) {
+  if (data.notification === undefined || data.notification === null) return;
+  const key = String(data.notification);
+  if (!sent) {
+    state.pending.get(transitionId)?.delete(key);
+    return;
+  }
+  if (!state.pending.has(transitionId)) state.pending.set(transitionId, new Map());
+  state.pending.get(transitionId).set(key, {
+    action: data.action, subscriber: data.subscriber, name: data.name,
+  });
 }
 
 function transitionIdOf(event, data, dataIdIsTransition) {
@@ -448,6 +470,7 @@ function addHistoryPage(page, first) {
 
 function resetTimeline() {
   state.transitions = new Map();
+  state.pending = new Map();
   state.order = [];
   state.expanded = new Map();
   state.historyEnd = false;
@@ -502,6 +525,7 @@ function cardOptions(id) {
     expanded: state.expanded.get(id) ?? false,
     onAbort: (transitionId) => adminActions.abort(transitionId),
     onToggle: (transitionId, open) => state.expanded.set(transitionId, open),
+    pending: [...(state.pending.get(id)?.values() ?? [])],
   };
 }
 
@@ -512,6 +536,7 @@ function cardFor(id) {
 function upsertTransition(record, where) {
   const id = String(record.id);
   state.transitions.set(id, record);
+  if (isFinished(record)) state.pending.delete(id);
   const card = renderTransition(record, cardOptions(id));
   const old = cardFor(id);
   if (old) {
