@@ -20,12 +20,12 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.api import problems
+from app.api import openapi, problems
 from app.api.dashboard import dashboard_router
 from app.api.deps import ApiContext
 from app.api.guard import AuthGuard
 from app.api.limits import BodyLimit
-from app.api.routes import debug, health, subscribers, transitions
+from app.api.routes import debug, docs, health, subscribers, transitions
 from app.api.routes import memory as memory_routes
 from app.chain.walk import CancelScope
 from app.engine.auth import Role, Tokens, new_token
@@ -109,7 +109,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.hub = hub
     app.state.bus = bus
     problems.install(app)
-    for module in (memory_routes, transitions, subscribers, debug, health):
+    openapi.install(app)
+    for module in (memory_routes, transitions, subscribers, debug, health, docs):
         app.include_router(module.router)
     app.include_router(subscriber_router(hub))
     app.include_router(events_router(bus, _authorizer(tokens, registry)))

@@ -16,7 +16,7 @@ from app.api.deps import bearer_token, role_of
 from app.api.problems import Problem, problem_response
 from app.engine.auth import Role
 
-PUBLIC_PATHS = frozenset({"/api/v1/openapi.json"})
+PUBLIC_PATHS = frozenset({"/api/v1/openapi.json", "/api/v1/asyncapi.json"})
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 

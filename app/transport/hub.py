@@ -186,7 +186,7 @@ class Hub:
 
     def _announce(self, type_: str, session: Session, extra: JSON) -> None:
         data = {"id": session.subscriber_id, "name": session.public.get("name"), **extra}
-        self._events.publish(type_, data, subject=session.subscriber_id)
+        self._events.publish(type_, data, subject=f"subscriber/{session.subscriber_id}")
 
     @staticmethod
     def _call_hook(hook: Callable[[str], None], subscriber_id: str) -> None:

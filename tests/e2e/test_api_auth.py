@@ -28,6 +28,7 @@ PUBLIC = {
     "/api/docs",
     "/docs/oauth2-redirect",
     "/api/v1/openapi.json",
+    "/api/v1/asyncapi.json",
 }
 READ_METHODS = {"GET", "HEAD"}
 

@@ -6,14 +6,32 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app.api import examples as ex
 from app.api.deps import Admin, EngineDep, Viewer
+from app.api.openapi import ABORT_CONFLICT, AUTHENTICATED, header, ok, problems
 from app.api.problems import Problem
+from app.api.schemas import TransitionRecord
 from app.engine.ports import TransitionQuery
 
-router = APIRouter(prefix="/api/v1/transitions", tags=["transitions"])
+router = APIRouter(prefix="/api/v1/transitions", tags=["transitions"], dependencies=AUTHENTICATED)
+
+NEXT_PAGE = {"Link": header('When the page is full: <...?before=tr-N>; rel="next".')}
 
 
-@router.get("", summary="Transition history, newest first")
+@router.get(
+    "",
+    summary="Transition history, newest first",
+    response_model=None,
+    responses={
+        **ok(
+            list[TransitionRecord],
+            [ex.OFFLINE_CANCELLED, ex.ONLINE_COMPLETED],
+            "A page of records, newest first.",
+            headers=NEXT_PAGE,
+        ),
+        **problems(422, 503),
+    },
+)
 async def list_transitions(
     request: Request,
     response: Response,
@@ -27,7 +45,11 @@ async def list_transitions(
     outcome: Literal["pending", "running", "completed", "cancelled", "failed", "aborted"]
     | None = None,
 ) -> list[dict[str, Any]]:
-    """A page of history; the ``Link`` header (rel=next) gives the next page."""
+    """A page of history; the ``Link`` header (rel=next) gives the next page.
+
+    ``before`` (a transition id) pages back; ``operation``, ``block``, ``node``
+    and ``outcome`` filter. A transition still running shows its live record.
+    """
     before_seq = None
     if before is not None:
         before_seq = engine.transition_seq(before)
@@ -42,13 +64,41 @@ async def list_transitions(
     return records
 
 
-@router.get("/{transition_id}", summary="One transition record")
+@router.get(
+    "/{transition_id}",
+    summary="One transition record",
+    response_model=None,
+    responses={
+        **ok(TransitionRecord, ex.OFFLINE_CANCELLED, "The record."),
+        **problems(404, 422, 503),
+    },
+)
 async def read_transition(transition_id: str, engine: EngineDep, _: Viewer) -> dict[str, Any]:
-    """The record with every walk and call."""
+    """The record with every walk and call.
+
+    Each walk lists its calls in order with delivery, result, value, errno,
+    message and latency, and which call stopped it; ``vetoed_by`` names the
+    subscriber whose reply vetoed.
+    """
     return await engine.get_transition(transition_id)
 
 
-@router.post("/{transition_id}/abort", summary="Abort an offline in flight (-EINTR)")
+@router.post(
+    "/{transition_id}/abort",
+    summary="Abort an offline in flight (-EINTR)",
+    response_model=None,
+    responses={
+        **ok(TransitionRecord, ex.OFFLINE_ABORTING, "The live record, abort_requested."),
+        **problems(404, 422, 503, admin=True),
+        409: ABORT_CONFLICT,
+    },
+)
 async def abort_transition(transition_id: str, engine: EngineDep, _: Admin) -> dict[str, Any]:
-    """Like a signal to the writer of ``state``: takes effect after the GOING walk."""
+    """Like a signal to the writer of ``state``: takes effect after the GOING walk.
+
+    A walk is never interrupted: the abort lands when the ``MEM_GOING_OFFLINE``
+    walk ends, or at once during migration; ``MEM_CANCEL_OFFLINE`` is then walked
+    and the outcome is ``failed`` with -EINTR. Only an offline before its commit
+    can be aborted (409 otherwise).
+    """
     return await engine.abort(transition_id)

@@ -278,7 +278,7 @@ async def test_connection_events_carry_id_and_name(
         connected = await next_event(observer)
     disconnected = await next_event(observer)
     assert connected["type"] == "hotplug.subscriber.connected"
-    assert connected["subject"] == "s1"
+    assert connected["subject"] == "subscriber/s1"
     assert connected["data"] == {"id": "s1", "name": "page-cache"}
     assert disconnected["type"] == "hotplug.subscriber.disconnected"
     assert disconnected["data"] == {"id": "s1", "name": "page-cache", "code": 1000}
