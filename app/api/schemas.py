@@ -41,9 +41,9 @@ assert set(ACTIONS_BY_NAME) == set(ActionName.__args__)  # type: ignore[attr-def
 
 
 class Strict(BaseModel):
-    """Unknown fields are errors."""
+    """Unknown fields are errors, and JSON types are taken as they are ("1" is not 1)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class OnlineRequest(Strict):
