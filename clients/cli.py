@@ -30,6 +30,7 @@ from clients.client import HotplugClient
 from clients.errors import HotplugError
 from clients.models import FAILURE_POLICIES, ONLINE_TYPES
 from clients.notifier import ACTIONS
+from clients.sysfs import command as sysfs
 from clients.version import __version__
 
 DEFAULT_URL: Final = "http://127.0.0.1:8000"
@@ -212,6 +213,10 @@ class _Parsers:
         p.add_argument("--since", help="replay retained events after this id first")
         p.add_argument("--count", type=int, help="stop after this many events")
 
+    def add_mount(self) -> None:
+        """``mount``: the sysfs projection (clients.sysfs)."""
+        sysfs.add_arguments(self.add("mount", sysfs.cmd_mount, sysfs.HELP))
+
     def add_misc(self) -> None:
         """``health`` and ``version``."""
         self.add("health", commands.cmd_health, "liveness and readiness")
@@ -237,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         parsers.add_history,
         parsers.add_chain,
         parsers.add_long_running,
+        parsers.add_mount,
         parsers.add_misc,
     ):
         add()
