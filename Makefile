@@ -47,6 +47,12 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python tests/bench/run.py $(BENCH_ARGS)
 
+## The long hardening variants: 100 crash cycles per backend, 60 s of load,
+## 100,000 transitions of history retention (tests/hardening).
+.PHONY: soak
+soak: $(STAMP)
+	HOTPLUG_SOAK=1 $(BIN)/pytest tests/hardening -q
+
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .

@@ -23,8 +23,7 @@ from pydantic import ValidationError
 from app.main import VERSION, create_app
 from app.memory.layout import LayoutError
 from app.settings import Settings
-
-WS_MAX_SIZE = 65_536  # SPEC §6: frames <= 64 KiB; larger ones close with 1009
+from app.transport.server import uvicorn_options
 
 
 class GracefulServer(uvicorn.Server):
@@ -97,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        ws_max_size=WS_MAX_SIZE,
+        **uvicorn_options(),
         ws_ping_interval=settings.ws_ping_interval,
         ws_ping_timeout=settings.ws_ping_timeout,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,

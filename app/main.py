@@ -20,6 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app import logsafe
 from app.api import openapi, problems
 from app.api.dashboard import dashboard_router
 from app.api.deps import ApiContext
@@ -37,6 +38,7 @@ from app.memory.model import Memory
 from app.settings import Settings
 from app.storage import create_storage
 from app.transport.hub import Hub
+from app.transport.limits import FloodLimits
 from app.transport.routes import events_router, subscriber_router
 
 log = logging.getLogger("hotplugd")
@@ -47,6 +49,7 @@ VERSION = "0.1.0"
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the ASGI application for these settings; nothing starts until its lifespan."""
+    logsafe.install()
     memory = load_memory(settings)  # a bad layout fails before a token is generated
     admin_token, generated = resolve_admin_token(settings)
     bus = EventBus(
@@ -59,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
     hub = Hub(
         registry,
         bus,
+        limits=FloodLimits(write_timeout=settings.ws_ping_interval + settings.ws_ping_timeout),
         on_connected=lambda sid: engine_ref[0].connection_changed(sid),
         on_disconnected=lambda sid: engine_ref[0].connection_changed(sid),
     )

@@ -147,6 +147,8 @@ async def _on_validation(_request: Request, exc: RequestValidationError) -> JSON
 
 async def _on_http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
     headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 400:  # FastAPI could not decode the body at all
+        return problem_response(422, "the request body is not valid JSON", "validation")
     return problem_response(exc.status_code, str(exc.detail), None, headers)
 
 

@@ -188,10 +188,7 @@ class Engine:
         timeout_ms: int | None = None,
     ) -> Run:
         """Queue an online/offline request; its record is stored as ``pending``."""
-        if self._closing:
-            raise Unavailable("the service is shutting down")
-        if len(self._queue) + self._admitting >= self.config.max_queue:
-            raise Unavailable(f"the transition queue is full ({self.config.max_queue})")
+        self._check_capacity(1)
         block = self.block(block_id)
         self._seq += 1
         transition = Transition(self.memory, operation, block_id, online_type)
@@ -210,6 +207,12 @@ class Engine:
         self._publish("hotplug.transition.queued", summary(run.record()), run.id)
         self._wakeup.set()
         return run
+
+    def _check_capacity(self, requests: int) -> None:
+        if self._closing:
+            raise Unavailable("the service is shutting down")
+        if len(self._queue) + self._admitting + requests > self.config.max_queue:
+            raise Unavailable(f"the transition queue is full ({self.config.max_queue})")
 
     async def abort(self, transition_id: str) -> JSON:
         """Abort an offline in flight (a pending signal: ``-EINTR``)."""
@@ -257,6 +260,9 @@ class Engine:
         self, node: int, count: int | None = None, block_id: int | None = None
     ) -> tuple[list[Block], list[Run]]:
         """Hot-add blocks (no events); auto-online them if configured."""
+        online_type = ops.auto_online_type(self.memory)
+        if online_type is not None:  # all or nothing: never add blocks it cannot online
+            self._check_capacity(1 if block_id is not None else count or 1)
         try:
             if block_id is not None:
                 blocks = [ops.add_block_at(self.memory, block_id, node)]
@@ -267,7 +273,6 @@ class Engine:
         await self._save_memory()
         for block in blocks:
             self._publish("hotplug.block.added", self.block_json(block), f"block/{block.id}")
-        online_type = ops.auto_online_type(self.memory)
         runs = [
             await self.submit(Operation.ONLINE, b.id, online_type) for b in blocks if online_type
         ]

@@ -6,6 +6,7 @@ from app.chain.values import EBUSY, EEXIST, EINVAL
 from app.memory.model import MAX_NODES, Block, BlockState, HotplugError, Memory, OnlineType
 
 AUTO_ONLINE_VALUES = ("offline", "online", "online_kernel", "online_movable")
+PHYS_ADDR_LIMIT = 2**64
 
 
 def check_node(node: int) -> None:
@@ -20,6 +21,7 @@ def add_blocks(memory: Memory, node: int, count: int) -> list[Block]:
     if count < 1:
         raise HotplugError(EINVAL, "count must be at least 1")
     first = max(memory.blocks, default=-1) + 1
+    _check_address_space(memory, first + count - 1)
     return [_add(memory, first + i, node) for i in range(count)]
 
 
@@ -28,6 +30,7 @@ def add_block_at(memory: Memory, block_id: int, node: int) -> Block:
     check_node(node)
     if block_id in memory.blocks:
         raise HotplugError(EEXIST, f"memory block {block_id} already exists")
+    _check_address_space(memory, block_id)
     return _add(memory, block_id, node)
 
 
@@ -46,6 +49,12 @@ def auto_online_type(memory: Memory) -> OnlineType | None:
     if memory.auto_online_blocks == "offline":
         return None
     return OnlineType(memory.auto_online_blocks)
+
+
+def _check_address_space(memory: Memory, last_id: int) -> None:
+    """Blocks end inside the 64-bit physical address space."""
+    if (last_id + 1) * memory.geometry.block_size_bytes > PHYS_ADDR_LIMIT:
+        raise HotplugError(EINVAL, "the new blocks would end beyond the 64-bit address space")
 
 
 def _add(memory: Memory, block_id: int, node: int) -> Block:

@@ -17,12 +17,15 @@ class FloodLimits:
     ``burst``. A subscriber's replies to notifications it was sent do not
     count: their rate is ours, not the peer's. ``max_unusable`` unusable
     frames in a row (each answered with an ``error`` frame) are tolerated,
-    one more closes the connection.
+    one more closes the connection. A frame that cannot be written within
+    ``write_timeout`` seconds means the peer stopped reading: the connection
+    is dropped (the service passes its keepalive interval + timeout).
     """
 
     rate: float = 50.0
     burst: int = 100
     max_unusable: int = 20
+    write_timeout: float = 40.0
 
 
 class TokenBucket:

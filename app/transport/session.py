@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 FrameHandler = Callable[["Session", str], Rejection | None]
 
 POLICY_VIOLATION = 1008
+ABNORMAL_CLOSURE = 1006
+STALLED, CLOSED, GONE = object(), object(), object()  # how the writer ended
 # Error frames are dropped (not queued) beyond this backlog: a peer that floods
 # us with garbage while not reading must not make us buffer without bound.
 MAX_OUTBOX = 64
@@ -91,12 +93,27 @@ class Session:
             self._wakeup.set()
 
     async def run(self, on_text: FrameHandler) -> int:
-        """Serve the connection until it ends; return the close code it ended with."""
-        writer = asyncio.create_task(self._write_loop(), name=f"ws-writer:{self.subscriber_id}")
+        """Serve the connection until it ends; return the close code it ended with.
+
+        The session ends when the peer disconnects, or at once when a frame
+        could not be written in time (a peer that stopped reading: uvicorn's
+        keepalive cannot cut it while its send buffer is full).
+        """
+        name = self.subscriber_id
+        reader = asyncio.create_task(self._read_loop(on_text), name=f"ws-reader:{name}")
+        writer = asyncio.create_task(self._write_loop(), name=f"ws-writer:{name}")
         try:
-            return await self._read_loop(on_text)
+            await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
+            if reader.done():
+                return reader.result()
+            if writer.result() is not CLOSED:  # stalled or gone under us: do not wait on it
+                return ABNORMAL_CLOSURE
+            # We sent a close: the peer's answer ends the reader, within bounds.
+            await asyncio.wait((reader,), timeout=self._limits.write_timeout)
+            return reader.result() if reader.done() else ABNORMAL_CLOSURE
         finally:
             await stop_task(writer)
+            await stop_task(reader)
             self.finished.set()
 
     async def _read_loop(self, on_text: FrameHandler) -> int:
@@ -141,15 +158,21 @@ class Session:
         logger.info("closing subscriber %s with 1008: %s", self.subscriber_id, reason)
         self.close(POLICY_VIOLATION, reason)
 
-    async def _write_loop(self) -> None:
+    async def _write_loop(self) -> object:
         try:
             while True:
                 await self._wakeup.wait()
                 self._wakeup.clear()
-                while self._outbox:
-                    await self._websocket.send_text(self._outbox.popleft())
-                if self._close is not None:
-                    await self._websocket.close(*self._close)
-                    return
-        except WebSocketDisconnect:
-            return  # the peer is gone; the reader sees the disconnect and ends the session
+                async with asyncio.timeout(self._limits.write_timeout):
+                    while self._outbox:
+                        await self._websocket.send_text(self._outbox.popleft())
+                    if self._close is not None:
+                        await self._websocket.close(*self._close)
+                        return CLOSED
+        except TimeoutError:
+            logger.info("subscriber %s stopped reading; dropping it", self.subscriber_id)
+            return STALLED
+        except (WebSocketDisconnect, RuntimeError):
+            # The peer is gone, or uvicorn gave up on the socket (a failed
+            # keepalive) without telling the reader: the session is over.
+            return GONE

@@ -13,6 +13,8 @@ from typing import Any
 
 import uvicorn
 
+from app.transport.server import uvicorn_options
+
 # Scale every wait in the tests by HOTPLUG_TEST_TIMEOUT_FACTOR on slow machines
 # (the websockets project's trick): deadlines, never sleeps.
 TIMEOUT_FACTOR = float(os.environ.get("HOTPLUG_TEST_TIMEOUT_FACTOR", "1"))
@@ -48,7 +50,7 @@ async def serve(app: Any, **config: Any) -> AsyncIterator[RunningServer]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    options: dict[str, Any] = {"log_level": "warning", "lifespan": "on", "ws_max_size": 65536}
+    options: dict[str, Any] = {"log_level": "warning", "lifespan": "on", **uvicorn_options()}
     options.update(config)
     server = uvicorn.Server(uvicorn.Config(app, **options))
     server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]

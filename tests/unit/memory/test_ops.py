@@ -137,3 +137,16 @@ def test_auto_online_type(value: str, online_type: OnlineType | None) -> None:
 def test_auto_online_values_are_the_sysfs_strings() -> None:
     """The accepted auto_online_blocks values are those of the sysfs file, offline first."""
     assert AUTO_ONLINE_VALUES == ("offline", "online", "online_kernel", "online_movable")
+
+
+def test_probe_beyond_the_64_bit_address_space_is_refused() -> None:
+    """Blocks must end inside the 64-bit physical address space (-EINVAL otherwise)."""
+    memory = Memory()
+    last = 2**64 // memory.geometry.block_size_bytes - 1
+    add_block_at(memory, last, 0)
+    with pytest.raises(HotplugError) as refused:
+        add_blocks(memory, 0, 1)
+    assert refused.value.errno == EINVAL
+    with pytest.raises(HotplugError):
+        add_block_at(memory, last + 1, 0)
+    assert sorted(memory.blocks) == [last]
