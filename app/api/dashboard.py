@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse
 STATIC_DIR: Final = Path(__file__).parent / "static"
 
 CONTENT_SECURITY_POLICY: Final = (
-    "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self'; img-src 'self' data:"
+    "default-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:"
 )
 
 SECURITY_HEADERS: Final = {
