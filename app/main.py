@@ -26,6 +26,7 @@ from app.api.dashboard import dashboard_router
 from app.api.deps import ApiContext
 from app.api.guard import AuthGuard
 from app.api.limits import BodyLimit
+from app.api.responses import OrjsonResponse
 from app.api.routes import debug, docs, health, subscribers, transitions
 from app.api.routes import memory as memory_routes
 from app.chain.walk import CancelScope
@@ -107,6 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
+        default_response_class=OrjsonResponse,
     )
     app.state.api = ApiContext(engine, tokens, settings.metrics_require_token)
     app.state.drain = drain

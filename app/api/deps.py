@@ -50,22 +50,23 @@ def role_of(ctx: ApiContext, token: str | None) -> Role | None:
     )
 
 
-def require_viewer(request: Request) -> Role:
+# Dependencies are ``async def``: FastAPI runs a plain ``def`` in a thread pool.
+async def require_viewer(request: Request) -> Role:
     """Any reader: the viewer or the admin token."""
     role = role_of(context(request), bearer_token(request))
     assert role is not None
     return role
 
 
-def require_admin(request: Request) -> Role:
+async def require_admin(request: Request) -> Role:
     """Only the admin token."""
-    role = require_viewer(request)
+    role = await require_viewer(request)
     if role is not Role.ADMIN:
         raise Problem(403, "this action needs the admin token")
     return role
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     """The running engine."""
     return context(request).engine
 

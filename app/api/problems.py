@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.responses import OrjsonResponse
 from app.chain.values import errno_name
 from app.engine.ports import StorageFailure
 from app.engine.service import Conflict, EngineError, Invalid, NotFound, Unavailable
@@ -84,7 +85,7 @@ def problem_response(
 ) -> JSONResponse:
     """A problem details response."""
     body = problem_body(status, detail, slug, **extra)
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+    return OrjsonResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
 def transition_problem(record: dict[str, Any]) -> JSONResponse:

@@ -116,7 +116,7 @@ async def _try_block(
     operation = Operation.ONLINE if enable else Operation.OFFLINE
     online_type = _online_type(engine, block, zone) if enable else None
     try:
-        run = await engine.submit(operation, block.id, online_type)
+        run = await engine.submit(operation, block.id, online_type, awaited=True)
         record = await asyncio.shield(run.done)
     except EngineError as exc:
         return _result(block, "failed", exc.errno, None, detail=str(exc))

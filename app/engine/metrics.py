@@ -38,6 +38,14 @@ class Metrics:
         self.queue_depth = Gauge(
             "hotplug_queue_depth", "Requests waiting for their turn.", registry=self.registry
         )
+        self._latency_by_action: dict[str, Histogram] = {}
         self.observers = Gauge(
             "hotplug_event_observers", "Connected event-stream observers.", registry=self.registry
         )
+
+    def latency_for(self, action: str) -> Histogram:
+        """The latency histogram of one action (labelled children cached: a hot path)."""
+        child = self._latency_by_action.get(action)
+        if child is None:
+            child = self._latency_by_action[action] = self.latency.labels(action)
+        return child

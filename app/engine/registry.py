@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from app.chain.actions import Action
@@ -19,13 +19,14 @@ from app.chain.chain import Chain, FailurePolicy, Subscription
 from app.chain.values import errno_name, result_name
 from app.chain.walk import Call, DeliveryKind
 from app.engine.auth import hash_token, new_token, token_matches
+from app.engine.events import rfc3339_ms
 
 JSON = dict[str, Any]
 
 
 def utcnow() -> str:
     """An RFC 3339 UTC timestamp with milliseconds."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return rfc3339_ms(time.time_ns() // 1_000_000)
 
 
 @dataclass(slots=True)

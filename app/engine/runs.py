@@ -52,6 +52,8 @@ class Run:
         self.started_at: str | None = None
         self.finished_at: str | None = None
         self.deadline: float | None = None
+        self._snapshot_json: tuple[tuple[Subscription, ...], list[JSON]] | None = None
+        self._walks_json: dict[int, JSON] = {}
         self.interrupted_going = False
         self.abort_requested = asyncio.Event()
         self.done: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
@@ -99,9 +101,25 @@ class Run:
             "created_at": self.created_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
-            "snapshot": [subscription_to_json(s) for s in self.snapshot],
-            "walks": self.prior_walks + [walk_to_json(w) for w in self.walks],
+            "snapshot": self.snapshot_json(),
+            "walks": self.prior_walks + [self._walk_json(i, w) for i, w in enumerate(self.walks)],
         }
+
+    def snapshot_json(self) -> list[JSON]:
+        """The chain snapshot as JSON, built once per snapshot (it never changes)."""
+        if self._snapshot_json is None or self._snapshot_json[0] is not self.snapshot:
+            self._snapshot_json = (self.snapshot, [subscription_to_json(s) for s in self.snapshot])
+        return self._snapshot_json[1]
+
+    def _walk_json(self, index: int, walk: Walk) -> JSON:
+        """A walk's JSON; a finished walk never changes, so it is built once."""
+        cached = self._walks_json.get(index)
+        if cached is not None:
+            return cached
+        data = walk_to_json(walk)
+        if walk.done:
+            self._walks_json[index] = data
+        return data
 
     @classmethod
     def from_record(cls, record: JSON, memory: Memory) -> Run:

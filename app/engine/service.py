@@ -124,6 +124,7 @@ class Engine:
         self._notification_id = time.time_ns() // 1000  # increases across restarts
         self._queue: deque[Run] = deque()
         self._admitting = 0
+        self._current: Run | None = None
         self._runs: dict[str, Run] = {}
         self._wakeup = asyncio.Event()
         self._connections = asyncio.Event()
@@ -186,18 +187,28 @@ class Engine:
         block_id: int,
         online_type: OnlineType | None = None,
         timeout_ms: int | None = None,
+        *,
+        awaited: bool = False,
     ) -> Run:
-        """Queue an online/offline request; its record is stored as ``pending``."""
+        """Queue an online/offline request; its record is stored as ``pending``.
+
+        ``awaited``: the caller waits for the outcome. When nothing else is
+        queued or running, the request starts at once and its journal entry
+        is its first write, so the ``pending`` write is skipped (a caller that
+        got no answer knows nothing happened). A request answered at once
+        (202) is always stored before the answer.
+        """
         self._check_capacity(1)
         block = self.block(block_id)
         self._seq += 1
         transition = Transition(self.memory, operation, block_id, online_type)
         run = Run(self._seq, transition, block.node, timeout_ms)
-        self._admitting += 1  # holds its queue slot while the record is written
-        try:
-            await self.storage.write(Batch(transitions=[run.record()]))
-        finally:
-            self._admitting -= 1
+        if not (awaited and self._idle()):
+            self._admitting += 1  # holds its queue slot while the record is written
+            try:
+                await self.storage.write(Batch(transitions=[run.record()]))
+            finally:
+                self._admitting -= 1
         if self.closing:  # shutdown began while the record was written
             await self._finish(run, Finished(Outcome.ABORTED, EINTR))
             raise Unavailable("the service is shutting down")
@@ -207,6 +218,9 @@ class Engine:
         self._publish("hotplug.transition.queued", summary(run.record()), run.id)
         self._wakeup.set()
         return run
+
+    def _idle(self) -> bool:
+        return not self._queue and not self._admitting and self._current is None
 
     def _check_capacity(self, requests: int) -> None:
         if self._closing:
@@ -420,7 +434,11 @@ class Engine:
                 continue
             run = self._queue.popleft()
             self.metrics.queue_depth.set(len(self._queue))
-            await self._execute(run)
+            self._current = run
+            try:
+                await self._execute(run)
+            finally:
+                self._current = None
 
     async def _execute(self, run: Run) -> None:
         try:
@@ -511,7 +529,7 @@ class Engine:
             await self._deliver(run, walk, entry, wait)
         call = walk.calls[-1]
         self.registry.record_call(call, walk.action)
-        self.metrics.latency.labels(walk.action.name).observe(call.latency_ms / 1000)
+        self.metrics.latency_for(walk.action.name).observe(call.latency_ms / 1000)
         if call.delivery is DeliveryKind.TIMEOUT or call.delivery is DeliveryKind.DISCONNECTED:
             self.metrics.timeouts.labels(entry.id, call.delivery.value).inc()
 

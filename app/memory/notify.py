@@ -6,7 +6,7 @@ every event of one transition.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from app.memory.model import Block, Memory, NodeState, Zone
 
@@ -25,7 +25,13 @@ class MemoryNotify:
 
     def to_dict(self) -> dict[str, int]:
         """The wire form, fields in struct order."""
-        return asdict(self)
+        return {
+            "start_pfn": self.start_pfn,
+            "nr_pages": self.nr_pages,
+            "status_change_nid_normal": self.status_change_nid_normal,
+            "status_change_nid_high": self.status_change_nid_high,
+            "status_change_nid": self.status_change_nid,
+        }
 
 
 def online_arg(memory: Memory, block: Block, zone: Zone) -> MemoryNotify:

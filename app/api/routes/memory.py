@@ -6,7 +6,6 @@ import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
-from fastapi.responses import JSONResponse
 
 from app.api import examples as ex
 from app.api.deps import Admin, EngineDep, Viewer
@@ -20,6 +19,7 @@ from app.api.openapi import (
     problems,
 )
 from app.api.problems import Problem, transition_problem
+from app.api.responses import OrjsonResponse
 from app.api.schemas import (
     BlockPublic,
     BlockUpdate,
@@ -169,7 +169,7 @@ async def online_block(
     """
     body = body or OnlineRequest()
     run = await engine.submit(
-        Operation.ONLINE, block_id, OnlineType(body.online_type), body.timeout_ms
+        Operation.ONLINE, block_id, OnlineType(body.online_type), body.timeout_ms, awaited=wait
     )
     return await transition_response(run, wait)
 
@@ -196,7 +196,7 @@ async def offline_block(
     ``MEM_OFFLINE`` is walked.
     """
     body = body or OfflineRequest()
-    run = await engine.submit(Operation.OFFLINE, block_id, None, body.timeout_ms)
+    run = await engine.submit(Operation.OFFLINE, block_id, None, body.timeout_ms, awaited=wait)
     return await transition_response(run, wait)
 
 
@@ -310,11 +310,11 @@ async def transition_response(run: Run, wait: bool) -> Response:
     """200 with the record, 409 when it did not complete, or 202 at once."""
     location = {"Location": f"/api/v1/transitions/{run.id}"}
     if not wait:
-        return JSONResponse(run.record(), status_code=202, headers=location)
+        return OrjsonResponse(run.record(), status_code=202, headers=location)
     record = await asyncio.shield(run.done)
     if record["outcome"] != "completed":
         return transition_problem(record)
-    return JSONResponse(record, headers=location)
+    return OrjsonResponse(record, headers=location)
 
 
 def memory_json(engine: Engine) -> dict[str, Any]:
