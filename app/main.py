@@ -68,7 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
         on_disconnected=lambda sid: engine_ref[0].connection_changed(sid),
     )
     registry.is_connected = hub.is_connected
-    storage = create_storage(settings.resolved_database_url())
+    storage = create_storage(settings.resolved_database_url(), sync_commit=settings.sync_commit)
     config = EngineConfig(
         cancel_scope=CancelScope(settings.cancel_scope),
         max_queue=settings.max_queue,

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(
         10.0, ge=0, le=600, description="How long shutdown lets a running transition finish."
     )
+    sync_commit: bool = Field(
+        True,
+        description="Flush every journal write to disk (off: survives a crash of hotplugd, "
+        "not a power cut, and runs several times faster).",
+    )
     history_keep: int = Field(
         100_000, ge=100, description="Finished transitions kept in the history."
     )

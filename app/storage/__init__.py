@@ -7,6 +7,8 @@ SQLAlchemy Core asyncio underneath, versioned migrations applied at
 
 from __future__ import annotations
 
+import dataclasses
+
 from app.engine.ports import Storage
 from app.storage.errors import StorageError
 from app.storage.sql import SqlStorage
@@ -15,11 +17,12 @@ from app.storage.url import DatabaseTarget, parse_database_url
 __all__ = ["DatabaseTarget", "SqlStorage", "StorageError", "create_storage", "parse_database_url"]
 
 
-def create_storage(database_url: str) -> Storage:
+def create_storage(database_url: str, *, sync_commit: bool = True) -> Storage:
     """The storage for ``database_url``; nothing connects before ``open()``.
 
     Accepts ``sqlite:///PATH``, ``sqlite+aiosqlite:///PATH``,
     ``postgresql://…`` and ``postgresql+asyncpg://…`` (with an optional
     ``?schema=NAME``); anything else raises ``ValueError``.
     """
-    return SqlStorage(parse_database_url(database_url))
+    target = parse_database_url(database_url)
+    return SqlStorage(dataclasses.replace(target, sync_commit=sync_commit))

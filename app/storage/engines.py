@@ -35,14 +35,13 @@ _WAL_RETRY_S = 0.02
 # once by prepare_database.
 _SQLITE_PRAGMAS = (
     f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
-    # FULL, not NORMAL: in WAL mode NORMAL already survives a killed process
-    # (SIGKILL), but a power cut or kernel crash could lose the last commits,
-    # and the journal promises that a transition recorded before its first
-    # walk is never lost. The price is one fsync per batch, a few per
-    # transition, which the service's one-at-a-time transitions easily pay.
-    "PRAGMA synchronous = FULL",
     "PRAGMA foreign_keys = ON",
 )
+# ``synchronous`` is FULL by default: in WAL mode NORMAL already survives a
+# killed process (SIGKILL), but a power cut or kernel crash could lose the
+# last commits, and the journal promises that a transition recorded before
+# its first walk is never lost. ``sync_commit=False`` (HOTPLUG_SYNC_COMMIT)
+# chooses NORMAL for speed, with that weaker promise.
 
 
 def create_engine_for(target: DatabaseTarget) -> AsyncEngine:
@@ -110,19 +109,24 @@ def _sqlite_engine(target: DatabaseTarget) -> AsyncEngine:
     engine = create_async_engine(
         target.url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0
     )
-    event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    synchronous = "FULL" if target.sync_commit else "NORMAL"
+
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        _sqlite_on_connect(dbapi_connection, record, f"PRAGMA synchronous = {synchronous}")
+
+    event.listen(engine.sync_engine, "connect", on_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     return engine
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any, synchronous: str) -> None:
     # isolation_level None stops the sqlite3 module from issuing its own
     # implicit BEGIN (which skips DDL and SELECT); _sqlite_on_begin issues it
     # instead, so migrations and reads are transactional too.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        for pragma in _SQLITE_PRAGMAS:
+        for pragma in (*_SQLITE_PRAGMAS, synchronous):
             cursor.execute(pragma)
     finally:
         cursor.close()
@@ -144,5 +148,6 @@ def _postgresql_engine(target: DatabaseTarget) -> AsyncEngine:
         connect_args={
             "timeout": POSTGRES_CONNECT_TIMEOUT_S,
             "command_timeout": POSTGRES_COMMAND_TIMEOUT_S,
+            "server_settings": {"synchronous_commit": "on" if target.sync_commit else "off"},
         },
     )

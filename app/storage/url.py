@@ -29,6 +29,10 @@ class DatabaseTarget:
     url: URL
     backend: Backend
     schema: str | None = None
+    # False: a commit returns before it is flushed to disk (SQLite synchronous
+    # NORMAL in WAL mode, PostgreSQL synchronous_commit off): it still
+    # survives a crash of hotplugd itself, not a power cut or an OS crash.
+    sync_commit: bool = True
 
 
 def parse_database_url(database_url: str) -> DatabaseTarget:

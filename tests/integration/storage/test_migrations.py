@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from app.storage import StorageError, create_storage, parse_database_url
 from app.storage.engines import SQLITE_BUSY_TIMEOUT_MS, create_engine_for
 from app.storage.migrations import LATEST_VERSION
 from app.storage.tables import metadata, schema_version
-from tests.integration.storage.conftest import StorageFactory
+from tests.integration.storage.conftest import POSTGRES_URL, StorageFactory
 from tests.integration.storage.samples import transition
 
 
@@ -131,3 +132,27 @@ async def test_sqlite_connections_are_durable_and_patient(tmp_path: Path) -> Non
         "foreign_keys": 1,
         "busy_timeout": SQLITE_BUSY_TIMEOUT_MS,
     }
+
+
+async def test_sqlite_without_sync_commit_uses_normal(tmp_path: Path) -> None:
+    """sync_commit=False: WAL with synchronous NORMAL (no fsync per commit)."""
+    url = f"sqlite:///{tmp_path}/hotplugd.db"
+    target = dataclasses.replace(parse_database_url(url), sync_commit=False)
+    engine = create_engine_for(target)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("PRAGMA synchronous")) == 1
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_postgres_without_sync_commit_turns_synchronous_commit_off() -> None:
+    """sync_commit=False on PostgreSQL: synchronous_commit is off for our sessions."""
+    target = dataclasses.replace(parse_database_url(POSTGRES_URL), sync_commit=False)
+    engine = create_engine_for(target)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SHOW synchronous_commit")) == "off"
+    finally:
+        await engine.dispose()
