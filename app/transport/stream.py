@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -57,9 +58,24 @@ async def _send_events(websocket: WebSocket, observer: Observer) -> bool:
 
 
 def _encode(event: object) -> str:
+    """The event's JSON text, encoded once for all observers (they share the object)."""
+    key = id(event)
+    cached = _ENCODED.get(key)
+    if cached is not None and cached[0] is event:
+        return cached[1]
     # Publishers put plain JSON values in ``data``; anything else still goes out
     # (as its str) rather than killing every dashboard's stream.
-    return orjson.dumps(event, default=str).decode()
+    text = orjson.dumps(event, default=str).decode()
+    _ENCODED[key] = (event, text)  # holding the event keeps its id from being reused
+    if len(_ENCODED) > _ENCODED_MAX:
+        _ENCODED.popitem(last=False)
+    return text
+
+
+# The most recent encodings, by object identity: one encoding per event, however
+# many dashboards watch.
+_ENCODED: OrderedDict[int, tuple[object, str]] = OrderedDict()
+_ENCODED_MAX = 1024
 
 
 def _close_frame(observer: Observer, reader: asyncio.Task[CloseFrame | None]) -> CloseFrame | None:
