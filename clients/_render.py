@@ -374,7 +374,7 @@ def chain_rows(chain: Iterable[ChainEntry]) -> list[list[str]]:
             str(index + 1),
             _text(entry.get("priority")),
             _text(entry.get("name")),
-            short_id(entry.get("id") or entry.get("subscriber")),
+            short_id(entry.get("id")),
             _text(entry.get("connected")),
         ]
         for index, entry in enumerate(chain)

@@ -139,7 +139,7 @@ class SubscriberStopped(HotplugError):
 def describe_veto(vetoed_by: Mapping[str, Any], errno: int | None = None) -> str:
     """``vetoed by 'slub' (id 3f2a) with -ENOMEM (-12): no room``."""
     name = vetoed_by.get("name") or "?"
-    ident = vetoed_by.get("subscriber") or vetoed_by.get("id")
+    ident = vetoed_by.get("subscriber")
     err = vetoed_by.get("errno", errno)
     text = f"vetoed by {name!r}"
     if ident and ident != name:

@@ -78,7 +78,6 @@ class VetoedBy(TypedDict, total=False):
     """Who vetoed a transition (SPEC §5)."""
 
     subscriber: str
-    id: str
     name: str
     errno: int
     errno_name: str | None
@@ -159,7 +158,6 @@ class ChainEntry(TypedDict, total=False):
     """One position of ``GET /chain``."""
 
     id: str
-    subscriber: str
     name: str
     priority: int
     connected: bool
