@@ -293,6 +293,11 @@ class WalkRecord(Public):
     errno: int | None
     stopped_by: int | None = Field(description="Index of the call whose stop bit ended the walk.")
     stopped_by_subscriber: str | None
+    first_notification_id: int | None = Field(
+        None,
+        description="Id of the walk's first notification; call k was sent id first+k "
+        "(a walk redone after a crash resends the same ids).",
+    )
 
 
 class TransitionRecord(Public):

@@ -47,6 +47,8 @@ class Run:
         self.vetoed_by: JSON | None = None
         self.snapshot: tuple[Subscription, ...] = ()
         self.walks: list[Walk] = []
+        self.walk_ids: list[int] = []  # the first notification id of each walk
+        self.resume_first_id: int | None = None
         self.prior_walks: list[JSON] = []
         self.created_at = utcnow()
         self.started_at: str | None = None
@@ -116,7 +118,7 @@ class Run:
         cached = self._walks_json.get(index)
         if cached is not None:
             return cached
-        data = walk_to_json(walk)
+        data = {**walk_to_json(walk), "first_notification_id": self.walk_ids[index]}
         if walk.done:
             self._walks_json[index] = data
         return data
@@ -139,6 +141,17 @@ class Run:
         run.prior_walks = list(record["walks"])
         run.interrupted_going = transition.phase is Phase.GOING
         return run
+
+    def resume_interrupted(self, action: str) -> None:
+        """Redo the journaled walk a crash cut short with the same notification ids.
+
+        A completion or cancel walk is journaled before its first call; after
+        a crash it is walked again from the top, and each subscriber gets the
+        same id it may already have seen (a resend, answered once).
+        """
+        if self.prior_walks and self.prior_walks[-1]["action"] == action:
+            interrupted = self.prior_walks.pop()
+            self.resume_first_id = interrupted.get("first_notification_id")
 
 
 def walk_to_json(walk: Walk) -> JSON:

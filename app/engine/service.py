@@ -125,6 +125,7 @@ class Engine:
         self._queue: deque[Run] = deque()
         self._admitting = 0
         self._current: Run | None = None
+        self._memory_writes = asyncio.Lock()
         self._runs: dict[str, Run] = {}
         self._wakeup = asyncio.Event()
         self._connections = asyncio.Event()
@@ -140,7 +141,7 @@ class Engine:
         if stored.memory is not None:
             self.memory = memory_from_dict(stored.memory)
         else:
-            await self.storage.write(Batch(memory=memory_to_dict(self.memory)))
+            await self._save_memory()
         injection = stored.settings.get(INJECTION_KEY)
         extra: list[Subscription] = []
         if injection is not None:
@@ -508,7 +509,13 @@ class Engine:
             notified = run.going_notified()
             targets = [entry for entry in run.snapshot if entry.id in notified]
         walk = Walk(action, targets, run.node)
+        first = run.resume_first_id
+        run.resume_first_id = None
+        if first is None:
+            first = self._notification_id + 1
+            self._notification_id += len(targets)  # ids reserved for this walk
         run.walks.append(walk)
+        run.walk_ids.append(first)
         return walk
 
     async def _run_walk(self, run: Run, walk: Walk) -> None:
@@ -546,11 +553,10 @@ class Engine:
         return wait
 
     async def _deliver(self, run: Run, walk: Walk, entry: Subscription, wait: float) -> None:
-        self._notification_id += 1
         arg = run.transition.arg
         assert arg is not None
         notification = Notification(
-            id=self._notification_id,
+            id=run.walk_ids[-1] + len(walk.calls),  # deterministic: a redone walk resends ids
             transition=run.id,
             action=walk.action.name,
             action_value=walk.action.value,
@@ -605,9 +611,7 @@ class Engine:
 
     async def _journal(self, run: Run) -> None:
         """The record and the memory state it implies, atomically."""
-        await self.storage.write(
-            Batch(transitions=[run.record()], memory=memory_to_dict(self.memory))
-        )
+        await self._write_with_memory(transitions=[run.record()])
 
     async def _finish(self, run: Run, finished: Finished) -> None:
         run.outcome, run.errno, run.finished_at = finished.outcome, finished.errno, utcnow()
@@ -615,13 +619,8 @@ class Engine:
         if block is not None and block.transition == run.id:
             block.transition = None
         record = run.record()
-        batch = Batch(
-            transitions=[record],
-            memory=memory_to_dict(self.memory),
-            subscribers=self.registry.dirty(),
-        )
         try:
-            await self.storage.write(batch)
+            await self._write_with_memory(transitions=[record], subscribers=self.registry.dirty())
         finally:
             self._runs.pop(run.id, None)
             self._after_finish(run, record)
@@ -640,7 +639,18 @@ class Engine:
             await self.storage.prune_transitions(self.config.history_keep)
 
     async def _save_memory(self) -> None:
-        await self.storage.write(Batch(memory=memory_to_dict(self.memory)))
+        await self._write_with_memory()
+
+    async def _write_with_memory(self, **fields: Any) -> None:
+        """Write a batch with the memory state as it is now.
+
+        Such writes commit in the order they were asked for (a FIFO lock; the
+        snapshot is taken before waiting): an older state can never land
+        after a newer one that was already acknowledged.
+        """
+        batch = Batch(memory=memory_to_dict(self.memory), **fields)
+        async with self._memory_writes:
+            await self.storage.write(batch)
 
     def _block_changed(self, run: Run) -> None:
         block = self.memory.blocks.get(run.transition.block_id)
@@ -660,7 +670,10 @@ class Engine:
             await self._await_subscribers(run)
             run.outcome = Outcome.RUNNING
             log.warning("recovering transition %s from phase %s", run.id, record["phase"])
-            await self._steps(run, run.transition.recover())
+            step = run.transition.recover()
+            if isinstance(step, WalkStep):
+                run.resume_interrupted(step.action.name)
+            await self._steps(run, step)
         self._unfinished = []
 
     async def _await_subscribers(self, run: Run) -> None:
