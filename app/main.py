@@ -14,9 +14,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 
@@ -186,5 +185,3 @@ Every error is `application/problem+json` (RFC 9457) with `errno` and
 `Authorization: Bearer <token>`: the admin token may do everything, the viewer
 token may only read.
 """
-
-Drain = Callable[[], Awaitable[Any]]

@@ -609,8 +609,10 @@ class CrashRun:
             f"(during recovery {self.stats['kill_during_recovery']}) "
             f"transitions={self.stats['transitions']} {dict(history_outcomes)} "
             f"recovered: {self.stats['recovered_cancelled']} cancelled"
-            f" + {self.stats['recovered_completed']} completed"
-            f" + {self.stats['aborted_queued']} queued aborted; accepted={len(self.accepted)} "
+            f" + {self.stats['aborted_queued']} queued aborted;"
+            f" {self.stats['spanning']} transitions notified across a restart,"
+            f" {self.stats['resent_ids']} notifications resent after a restart with their id;"
+            f" accepted={len(self.accepted)} "
             f"notifications={self.notifications.value} requests={self.requests.value} "
             f"uncertain_ops={self.stats['uncertain_ops']} violations={len(self.violations)}"
             f" {dict(self.kinds)} "
@@ -625,7 +627,14 @@ class CrashRun:
         aborted = [r for r in history if r["outcome"] == "aborted"]
         self.stats["recovered_cancelled"] = sum(1 for r in aborted if r["walks"])
         self.stats["aborted_queued"] = sum(1 for r in aborted if not r["walks"])
-        self.stats["recovered_completed"] = sum(1 for r in history if _repeated_ending(r))
+        epochs: dict[str, set[int]] = {}
+        seen: dict[tuple[str, int], set[int]] = {}
+        for sub in self.subs:
+            for item in sub.received:
+                epochs.setdefault(item.transition, set()).add(item.epoch)
+                seen.setdefault((sub.id, item.id), set()).add(item.epoch)
+        self.stats["spanning"] = sum(1 for e in epochs.values() if len(e) > 1)
+        self.stats["resent_ids"] = sum(1 for e in seen.values() if len(e) > 1)
         return self.figures(outcomes)
 
     async def close(self) -> None:
@@ -637,13 +646,6 @@ class CrashRun:
             await self.client.aclose()
         if self.proc is not None:
             await self.proc.kill()
-
-
-def _repeated_ending(record: JSON) -> bool:
-    """A committed transition whose completion walk was redone at recovery."""
-    actions = [w["action"] for w in record["walks"]]
-    done = "MEM_ONLINE" if record["operation"] == "online" else "MEM_OFFLINE"
-    return actions.count(done) > 1
 
 
 async def crash_run(
