@@ -19,9 +19,7 @@ import importlib.util
 import logging
 import os
 import signal
-import subprocess
 import sys
-from collections.abc import Sequence
 from typing import Final
 
 from clients._commands import Context, UsageError
@@ -213,11 +211,7 @@ async def stop_child(child: asyncio.subprocess.Process | None, debugfs: str | No
     if debugfs is not None:
         from clients.sysfs.fs import unmount_lazily
 
-        await asyncio.to_thread(unmount_lazily, debugfs, _run)
-
-
-def _run(command: Sequence[str]) -> int:
-    return subprocess.run(command, check=False, capture_output=True, timeout=30).returncode
+        await asyncio.to_thread(unmount_lazily, debugfs)
 
 
 def child_main(argv: list[str] | None = None) -> int:

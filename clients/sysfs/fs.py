@@ -31,6 +31,7 @@ import itertools
 import logging
 import os
 import stat
+import subprocess
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -357,6 +358,7 @@ async def serve(
         pyfuse3.init(ops, mountpoint, mount_options(fsname, allow_other))
     except RuntimeError as exc:  # libfuse said why on stderr
         raise MountError(f"cannot mount {mountpoint}: {exc}") from exc
+    settled = True
     try:
         on_mounted()
         before = asyncio.all_tasks()
@@ -366,30 +368,79 @@ async def serve(
             await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopper.cancel()
-        if not main.done():
-            pyfuse3.terminate()
-            await asyncio.wait({main}, timeout=grace)
-        if not main.done():
-            await _abandon(asyncio.all_tasks() - before, grace)
+            settled = await _wind_down(main, before, grace)
         if main.done() and not main.cancelled():
             main.result()
     finally:
-        pyfuse3.close(unmount=is_mounted(mountpoint))
+        if settled:
+            pyfuse3.close(unmount=is_mounted(mountpoint))
+        else:
+            # Destroying the session under a task that still uses it would
+            # crash the process; leave it to the exit and just unmount.
+            log.error("FUSE request handlers would not stop; unmounting lazily")
+            await asyncio.to_thread(unmount_lazily, mountpoint)
 
 
-async def _abandon(tasks: set[asyncio.Task[Any]], grace: float) -> None:
-    """Cancel the request handlers still running after ``grace`` (they get no answer)."""
+async def _wind_down(
+    main: asyncio.Future[Any], before: set[asyncio.Task[Any]], grace: float
+) -> bool:
+    """Stop ``pyfuse3.main()``; True once no task of pyfuse3 is left running.
+
+    Running requests get ``grace`` seconds to finish, then are cancelled.
+    ``pyfuse3.close()`` must not run before this is True: a session loop that
+    resumes after it dereferences the destroyed session and the process dies
+    of SIGSEGV.
+    """
+    if not main.done():
+        _terminate()
+        await asyncio.wait({main}, timeout=grace)
+    if main.done():
+        return True
+    tasks = asyncio.all_tasks() - before - {asyncio.current_task()}
     log.warning("%d request(s) still running after %.0f s: abandoning them", len(tasks), grace)
     for task in tasks:
         task.cancel()
-    await asyncio.wait(tasks, timeout=grace)
+    _, pending = await asyncio.wait(tasks, timeout=grace)
+    return not pending
 
 
-def unmount_lazily(mountpoint: str, runner: Callable[[Sequence[str]], int]) -> None:
+def _terminate() -> None:
+    """``pyfuse3.terminate()``, safe against two races in its asyncio layer.
+
+    terminate() sets the session's exit flag, then fails each task waiting for
+    the FUSE fd with ClosedResourceError. When the fd became readable in the
+    same loop iteration, the reader callback that completes such a wait is
+    already queued: run after terminate(), it fails on the finished future
+    and asyncio prints its traceback; run before, the wait already has its
+    result and pyfuse3 3.5's ``notify_closing`` raises InvalidStateError on
+    it, leaving the waits after it asleep (and a session loop running after
+    ``close()``). So the readers are removed first, and the waits still
+    asleep after that error are failed as terminate() meant to. A woken
+    session loop sees the exit flag by itself.
+    """
+    waiting: dict[int, set[asyncio.Future[Any]]] = getattr(pyfuse3.asyncio, "_read_futures", {})
+    loop = asyncio.get_running_loop()
+    for fd in list(waiting):
+        loop.remove_reader(fd)
+    try:
+        pyfuse3.terminate()
+    except asyncio.InvalidStateError:
+        for futures in list(waiting.values()):
+            for future in list(futures):
+                if not future.done():
+                    future.set_exception(pyfuse3.asyncio.ClosedResourceError())
+
+
+def run_quietly(command: Sequence[str]) -> int:
+    """Run ``command`` (bounded to 30 s) and return its exit status."""
+    return subprocess.run(command, check=False, capture_output=True, timeout=30).returncode
+
+
+def unmount_lazily(mountpoint: str, runner: Callable[[Sequence[str]], int] = run_quietly) -> None:
     """Last resort for a mount whose server is gone: ``fusermount3 -u -z`` or ``umount -l``."""
     if not is_mounted(mountpoint):
         return
     for command in (["fusermount3", "-u", "-z", mountpoint], ["umount", "-l", mountpoint]):
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
             if runner(command) == 0:
                 return

@@ -413,7 +413,7 @@ exit $status
     result = await in_namespace(script, env=clean_env(HOTPLUG_TOKEN=ADMIN_TOKEN))
     assert result.status == 0, (result, errors.read_text())
     ours = await hotplugctl(service, "lsmem", "-o", "+NODE,ZONES")
-    assert result.stdout == ours.stdout + "mount exited 0\n"
+    assert result.stdout == ours.stdout + "mount exited 0\n", errors.read_text()
     assert not [m for m in read_mounts() if m.fstype == "fuse.hotplugd"], "seen outside"
 
 
