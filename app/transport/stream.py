@@ -1,7 +1,10 @@
 """The dashboard event stream over one websocket (SPEC §7).
 
-The handler's task sends the observer's events; a reader task owned by it
-notices the peer leaving (and floods: the stream is read-only, so anything the
+The handler's task sends the observer's events, a batch at a time: each event
+is encoded and framed once for every observer, and a batch goes out in one
+socket write where the server offers ``hotplugd.send_frames`` (see
+``app.transport.server``). A reader task owned by the handler notices the peer
+leaving (and floods: the stream is read-only, so anything the
 peer sends is ignored, but not without limit).
 """
 
@@ -10,13 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.engine.events import Observer, ObserverEnd
+from app.engine.ports import JSON
 from app.transport.limits import FloodLimits, TokenBucket
+from app.transport.server import SEND_FRAMES
 from app.transport.tasks import stop_task
 
 __all__ = ["CloseFrame", "stream_events"]
@@ -49,33 +56,71 @@ async def stream_events(websocket: WebSocket, observer: Observer, limits: FloodL
 
 async def _send_events(websocket: WebSocket, observer: Observer) -> bool:
     """Send until the observer ends; True when the peer went away first."""
+    send_frames: SendFrames | None = websocket.scope.get("extensions", {}).get(SEND_FRAMES)
     try:
-        async for event in observer:
-            await websocket.send_text(_encode(event))
+        while events := await observer.batch():
+            if send_frames is None:
+                for event in events:
+                    await websocket.send_text(_encoded(event)[0].decode())
+            elif not await send_frames(_batch_frames(events)):
+                return True
     except WebSocketDisconnect:
         return True
     return False
 
 
-def _encode(event: object) -> str:
-    """The event's JSON text, encoded once for all observers (they share the object)."""
+SendFrames = Callable[[bytes], Awaitable[bool]]
+
+
+def _encoded(event: JSON) -> tuple[bytes, bytes]:
+    """The event's JSON and its websocket text frame, made once for all observers."""
     key = id(event)
     cached = _ENCODED.get(key)
     if cached is not None and cached[0] is event:
-        return cached[1]
+        return cached[1], cached[2]
     # Publishers put plain JSON values in ``data``; anything else still goes out
     # (as its str) rather than killing every dashboard's stream.
-    text = orjson.dumps(event, default=str).decode()
-    _ENCODED[key] = (event, text)  # holding the event keeps its id from being reused
-    if len(_ENCODED) > _ENCODED_MAX:
+    payload = orjson.dumps(event, default=str)
+    frame = text_frame(payload)
+    _ENCODED[key] = (event, payload, frame)  # holding the event keeps its id from being reused
+    if len(_ENCODED) > _CACHE_MAX:
         _ENCODED.popitem(last=False)
-    return text
+    return payload, frame
 
 
-# The most recent encodings, by object identity: one encoding per event, however
-# many dashboards watch.
-_ENCODED: OrderedDict[int, tuple[object, str]] = OrderedDict()
-_ENCODED_MAX = 1024
+def _batch_frames(events: list[JSON]) -> bytes:
+    """The frames of a batch, joined once for the observers that got the same batch."""
+    if len(events) == 1:
+        return _encoded(events[0])[1]
+    first, last = events[0], events[-1]
+    key = (id(first), id(last), len(events))
+    cached = _BATCHES.get(key)
+    if cached is not None and cached[0] is first and cached[1] is last:
+        return cached[2]
+    frames = b"".join([_encoded(event)[1] for event in events])
+    _BATCHES[key] = (first, last, frames)
+    if len(_BATCHES) > _CACHE_MAX:
+        _BATCHES.popitem(last=False)
+    return frames
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, final websocket text frame (RFC 6455 §5.2), as a server sends it."""
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
+
+
+# The most recent encodings, by object identity: one encoding per event, and one
+# join per batch, however many dashboards watch.
+_ENCODED: OrderedDict[int, tuple[object, bytes, bytes]] = OrderedDict()
+_BATCHES: OrderedDict[tuple[int, int, int], tuple[object, object, bytes]] = OrderedDict()
+_CACHE_MAX = 1024
 
 
 def _close_frame(observer: Observer, reader: asyncio.Task[CloseFrame | None]) -> CloseFrame | None:

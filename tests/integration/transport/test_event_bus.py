@@ -195,3 +195,62 @@ def test_bounds_must_be_positive(bound: str) -> None:
         EventBus(
             retain=bounds["retain"], queue_size=bounds["queue_size"], first_id=bounds["first_id"]
         )
+
+
+async def test_fan_out_is_batched_per_window() -> None:
+    bus = EventBus(batch_window=60)  # only flush() ends this window
+    observer = bus.subscribe()
+    publish_blocks(bus, 3)
+    assert observer.pending == 0  # published, retained, not yet handed out
+    assert ids(await bus.subscribe(since=0).batch()) == [1, 2, 3]  # replay sees them at once
+    bus.flush()
+    assert ids(await observer.batch()) == [1, 2, 3]  # one wake-up for the batch
+    bus.flush()  # nothing open: nothing happens
+    assert observer.pending == 0
+
+
+async def test_the_window_ends_by_itself() -> None:
+    bus = EventBus(batch_window=0.001)
+    observer = bus.subscribe()
+    publish_blocks(bus, 2)
+    assert ids(await asyncio.wait_for(observer.batch(), seconds(1))) == [1, 2]
+
+
+async def test_observers_joining_during_a_batch_get_each_event_once() -> None:
+    bus = EventBus(batch_window=60)
+    early = bus.subscribe()
+    publish_blocks(bus, 2)  # batch open: 1, 2
+    resuming = bus.subscribe(since=1)  # replays 2
+    live_only = bus.subscribe()  # from 3 on
+    early.close()
+    publish_blocks(bus, 1)  # 3: no observer from before, the batch still takes it
+    assert bus.observer_count == 2
+    bus.flush()
+    assert ids(await early.batch()) == []
+    assert ids(await resuming.batch()) == [2, 3]
+    assert ids(await live_only.batch()) == [3]
+
+
+async def test_a_batch_too_big_for_the_queue_overflows_at_hand_out() -> None:
+    bus = EventBus(queue_size=3, batch_window=60)
+    observer = bus.subscribe()
+    publish_blocks(bus, 4)
+    assert observer.end is None
+    bus.flush()
+    assert observer.overflowed
+    assert await observer.batch() == []
+
+
+async def test_close_drops_an_open_batch() -> None:
+    bus = EventBus(batch_window=60)
+    observer = bus.subscribe()
+    publish_blocks(bus, 2)
+    bus.close()
+    assert await observer.batch() == []
+    bus.flush()
+    assert observer.pending == 0
+
+
+def test_the_batch_window_cannot_be_negative() -> None:
+    with pytest.raises(ValueError, match="batch_window"):
+        EventBus(batch_window=-1)

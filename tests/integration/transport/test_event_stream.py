@@ -11,10 +11,12 @@ import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
+from websockets.frames import Frame, Opcode
 
 from app.engine.events import EventBus
 from app.transport.hub import Hub
 from app.transport.limits import FloodLimits
+from app.transport.stream import text_frame
 from tests.support.server import RunningServer, seconds, serve, wait_for
 
 from .conftest import closed_with, events_url, make_app, open_ws, read_until_closed, recv_json
@@ -155,8 +157,10 @@ async def test_an_overflowing_observer_is_closed_with_1008(hub: Hub) -> None:
     bus = EventBus(queue_size=4)
     async with serve(make_app(hub, bus)) as server, open_events(server) as ws:
         await wait_for(lambda: bus.observer_count == 1)
-        for block in range(10):  # in one go: the observer's queue cannot keep up
+        for block in range(10):  # in one batch: the observer's queue cannot take it
             bus.publish("hotplug.block.added", {"id": block})
+        assert bus.observer_count == 1  # handed out when the batch window ends...
+        bus.flush()  # ...or now
         assert bus.observer_count == 0
         assert await closed_with(ws) == (1008, "observer too slow")
 
@@ -216,3 +220,38 @@ async def test_hub_events_reach_the_stream(server: RunningServer, bus: EventBus)
     assert connected["type"] == "hotplug.subscriber.connected"
     assert connected["data"] == {"id": "s2", "name": "balloon"}
     assert disconnected["type"] == "hotplug.subscriber.disconnected"
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65_535, 65_536, 70_000])
+def test_events_are_framed_as_websockets_frames_them(size: int) -> None:
+    payload = b"x" * size
+    expected = Frame(Opcode.TEXT, payload).serialize(mask=False)
+    assert text_frame(payload) == expected
+
+
+async def test_a_batch_reaches_every_observer_in_order(hub: Hub) -> None:
+    bus = EventBus(batch_window=60)
+    async with (
+        serve(make_app(hub, bus)) as server,
+        open_events(server) as first,
+        open_events(server) as second,
+    ):
+        await wait_for(lambda: bus.observer_count == 2)
+        for block in range(5):
+            bus.publish("hotplug.block.added", {"id": block})
+        bus.flush()
+        for ws in (first, second):
+            assert [(await recv_json(ws))["data"]["id"] for _ in range(5)] == list(range(5))
+
+
+async def test_without_the_fast_path_events_go_out_through_asgi(hub: Hub) -> None:
+    """Under a server that lacks ``hotplugd.send_frames`` (uvicorn's own protocol)."""
+    bus = EventBus(batch_window=0.001)
+    async with (
+        serve(make_app(hub, bus), ws="websockets-sansio") as server,
+        open_events(server) as ws,
+    ):
+        await wait_for(lambda: bus.observer_count == 1)
+        for block in range(3):
+            bus.publish("hotplug.block.added", {"id": block})
+        assert [(await recv_json(ws))["data"]["id"] for _ in range(3)] == [0, 1, 2]
