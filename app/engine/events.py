@@ -25,13 +25,20 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
+import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from app.engine.ports import JSON
 
-__all__ = ["EventBus", "Observer", "ObserverEnd"]
+__all__ = ["EventBus", "Observer", "ObserverEnd", "Sink"]
+
+logger = logging.getLogger(__name__)
+
+# Takes a batch of events at once (True) or declines it (False): see Observer.set_sink.
+Sink = Callable[[list[JSON]], bool]
 
 GAP_EVENT = "hotplug.stream.gap"
 
@@ -51,7 +58,16 @@ class Observer:
     shared with other observers and must not be mutated.
     """
 
-    __slots__ = ("_bus", "_capacity", "_end", "_events", "_live_from", "_replay_left", "_waiter")
+    __slots__ = (
+        "_bus",
+        "_capacity",
+        "_end",
+        "_events",
+        "_live_from",
+        "_replay_left",
+        "_sink",
+        "_waiter",
+    )
 
     def __init__(self, bus: EventBus, backlog: list[JSON], capacity: int, live_from: int) -> None:
         self._bus = bus
@@ -63,6 +79,7 @@ class Observer:
         self._replay_left = len(backlog)
         self._end: ObserverEnd | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._sink: Sink | None = None
 
     @property
     def end(self) -> ObserverEnd | None:
@@ -84,6 +101,16 @@ class Observer:
         if self._end is None:
             self._finish(ObserverEnd.CLOSED)
             self._bus._forget(self)
+
+    def set_sink(self, sink: Sink | None) -> None:
+        """Hand batches to ``sink`` at once while nothing waits in the queue.
+
+        ``sink(events)`` returns True when it took them (e.g. wrote them to a
+        socket that had room); on False, or an exception, they are queued for
+        the consumer as usual. It is called from ``publish``/``flush``: it must
+        be quick and must not call back into the bus.
+        """
+        self._sink = sink
 
     def __aiter__(self) -> Observer:
         return self
@@ -130,9 +157,20 @@ class Observer:
         if len(self._events) - self._replay_left + len(events) > self._capacity:
             self._finish(ObserverEnd.OVERFLOWED)
             return False
+        if not self._events and self._sink is not None and self._sink_took(events):
+            return True
         self._events.extend(events)
         self._wake()
         return True
+
+    def _sink_took(self, events: list[JSON]) -> bool:
+        assert self._sink is not None
+        try:
+            return self._sink(events)
+        except Exception:
+            logger.exception("an event stream sink failed; queueing instead")
+            self._sink = None
+            return False
 
     def _finish(self, end: ObserverEnd) -> None:
         self._end = end
@@ -300,8 +338,12 @@ def _now_rfc3339() -> str:
     return rfc3339_ms(time.time_ns() // 1_000_000)
 
 
-@functools.lru_cache(maxsize=4)
 def rfc3339_ms(epoch_ms: int) -> str:
-    """An epoch in milliseconds as RFC 3339 UTC; cached, as a walk makes many per ms."""
-    stamp = datetime.fromtimestamp(epoch_ms / 1000, UTC)
-    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """An epoch in milliseconds as RFC 3339 UTC (a walk makes many per second)."""
+    seconds, millis = divmod(epoch_ms, 1000)
+    return f"{_rfc3339_second(seconds)}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _rfc3339_second(epoch_s: int) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%S")

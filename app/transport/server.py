@@ -6,33 +6,108 @@ line over 8 KiB, more than 128 headers): the peer then waits forever on an
 open connection, unauthenticated. ``HardenedWebSocketProtocol`` sends that
 answer and closes the connection.
 
-It also offers the event stream a fast path, as the ASGI extension
-``hotplugd.send_frames``: an awaitable that writes bytes holding whole,
-already-framed server messages to the socket in one write. The stream frames
-each event once for every dashboard and sends a batch of events as one
-write, where ASGI would cost a frame encoding, a dict and a write per event
-per dashboard.
+It also offers the app two fast paths around ASGI, as scope extensions:
+
+- ``hotplugd.send_frames``: an awaitable that writes bytes holding whole,
+  already-framed server messages in one socket write. The event stream frames
+  each event once for every dashboard and sends a batch of events as one
+  write, where ASGI costs a frame encoding, a dict and a write per event per
+  dashboard.
+- ``hotplugd.direct``: the protocol itself, as a `DirectChannel`. A subscriber
+  session writes a notification straight to the socket when nothing is queued
+  before it, and takes text frames in the protocol's own callback while no
+  message waits in the ASGI queue, instead of a hand-off to a writer task and
+  one from a reader task per hop. Order is kept: anything the fast path cannot
+  take (a paused transport, a binary frame, an earlier queued message) goes
+  the ASGI way, and the fast path waits until that way is empty again.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+import logging
+import struct
+from collections.abc import Callable
+from typing import Any, Protocol, cast
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
 WS_MAX_SIZE = 65_536  # SPEC §6: frames <= 64 KiB; larger ones close with 1009
 SEND_FRAMES = "hotplugd.send_frames"
+DIRECT = "hotplugd.direct"
+
+logger = logging.getLogger(__name__)
+
+TextHandler = Callable[[str], None]
+
+
+class DirectChannel(Protocol):
+    """What ``hotplugd.direct`` offers a subscriber session (see the module doc)."""
+
+    text_handler: TextHandler | None
+
+    def write_now(self, frames: bytes) -> bool:
+        """Write whole frames if the socket takes them now; False, writing nothing, if not."""
+        ...
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, final websocket text frame (RFC 6455 §5.2), as a server sends it."""
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
 
 
 class HardenedWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websocket protocol, answering unparsable handshakes instead of hanging."""
+
+    text_handler: TextHandler | None = None
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         scope = cast(dict[str, Any] | None, getattr(self, "scope", None))
         if scope is not None:  # accepted: the app runs with this scope
             scope["extensions"][SEND_FRAMES] = self.send_frames
+            scope["extensions"][DIRECT] = self
+
+    def write_now(self, frames: bytes) -> bool:
+        """Write whole server frames now, if the socket is open and not paused."""
+        if (
+            not self.writable.is_set()
+            or self.disconnected
+            or self.close_sent
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(frames)
+        return True
+
+    def send_receive_event_to_app(self) -> None:
+        handler = self.text_handler
+        if (
+            handler is None
+            or self.curr_msg_data_type != "text"
+            or self.close_sent
+            or not self.queue.empty()  # the app has yet to read earlier messages
+        ):
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            super().send_receive_event_to_app()  # uvicorn closes with 1007
+            return
+        self.frames = []
+        try:
+            handler(text)
+        except Exception:  # a bug in the handler must not take the connection's parser down
+            logger.exception("text frame handler failed")
 
     async def send_frames(self, frames: bytes) -> bool:
         """Write whole server frames (unmasked; no fragment open) once the socket drains.

@@ -4,6 +4,12 @@ The reader runs in the connection's own ASGI task; every frame to the peer goes
 through one writer task fed by an outbox. A peer that stops reading therefore
 blocks only its writer: never ``Hub.deliver`` (which waits on a future, bounded
 by its deadline), never the reader, never another subscriber.
+
+Under hotplugd's own server protocol (``app.transport.server``) the hop skips
+both tasks when it can: a frame goes straight to the socket when the writer is
+idle with nothing queued and the socket takes it now, and a text frame is
+handled in the protocol's callback when no message waits in the ASGI queue.
+Everything else (a paused socket, a backlog) takes the tasks as above.
 """
 
 from __future__ import annotations
@@ -15,12 +21,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import orjson
-from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.engine.ports import JSON
 from app.transport.limits import FloodLimits, TokenBucket
 from app.transport.replies import Rejection
+from app.transport.server import DIRECT, DirectChannel, text_frame
 from app.transport.tasks import stop_task
 
 __all__ = ["FrameHandler", "Session"]
@@ -44,11 +50,13 @@ class Session:
     __slots__ = (
         "_bucket",
         "_close",
+        "_direct",
         "_limits",
         "_outbox",
         "_unusable",
         "_wakeup",
         "_websocket",
+        "_writer_idle",
         "connected_since",
         "finished",
         "last_answered",
@@ -73,6 +81,8 @@ class Session:
         self._outbox: deque[str] = deque()
         self._close: tuple[int, str] | None = None
         self._wakeup = asyncio.Event()
+        self._direct: DirectChannel | None = websocket.scope.get("extensions", {}).get(DIRECT)
+        self._writer_idle = False  # parked with an empty outbox: a direct write is in order
 
     @property
     def closing(self) -> bool:
@@ -80,10 +90,18 @@ class Session:
         return self._close is not None
 
     def send(self, frame: str) -> None:
-        """Queue a text frame for the writer (dropped once closing)."""
-        if self._close is None:
-            self._outbox.append(frame)
-            self._wakeup.set()
+        """Send a text frame now if the socket takes it, else queue it (dropped once closing)."""
+        if self._close is not None:
+            return
+        if (
+            self._writer_idle
+            and self._direct is not None
+            and self._direct.write_now(text_frame(frame.encode()))
+        ):
+            return
+        self._outbox.append(frame)
+        self._writer_idle = False
+        self._wakeup.set()
 
     def close(self, code: int, reason: str) -> None:
         """Close with ``code`` as soon as the writer can; idempotent, first call wins."""
@@ -100,6 +118,8 @@ class Session:
         keepalive cannot cut it while its send buffer is full).
         """
         name = self.subscriber_id
+        if self._direct is not None:
+            self._direct.text_handler = lambda text: self._on_direct_text(text, on_text)
         reader = asyncio.create_task(self._read_loop(on_text), name=f"ws-reader:{name}")
         writer = asyncio.create_task(self._write_loop(), name=f"ws-writer:{name}")
         try:
@@ -112,6 +132,8 @@ class Session:
             await asyncio.wait((reader,), timeout=self._limits.write_timeout)
             return reader.result() if reader.done() else ABNORMAL_CLOSURE
         finally:
+            if self._direct is not None:
+                self._direct.text_handler = None
             await stop_task(writer)
             await stop_task(reader)
             self.finished.set()
@@ -123,13 +145,16 @@ class Session:
                 return int(message.get("code", 1005))
             # Once closing, frames are drained unread until uvicorn reports the end.
             if self._close is None:
-                self._on_message(message, on_text)
+                self._on_frame(message.get("text"), on_text)
 
-    def _on_message(self, message: Message, on_text: FrameHandler) -> None:
+    def _on_direct_text(self, text: str, on_text: FrameHandler) -> None:
+        if self._close is None:
+            self._on_frame(text, on_text)
+
+    def _on_frame(self, text: str | None, on_text: FrameHandler) -> None:
         if not self._bucket.take():
             self._abuse("too many frames")
             return
-        text = message.get("text")
         if text is None:
             rejection: Rejection | None = Rejection(None, "binary frames are not accepted")
         else:
@@ -161,7 +186,9 @@ class Session:
     async def _write_loop(self) -> object:
         try:
             while True:
+                self._writer_idle = not self._outbox and self._close is None
                 await self._wakeup.wait()
+                self._writer_idle = False
                 self._wakeup.clear()
                 async with asyncio.timeout(self._limits.write_timeout):
                     while self._outbox:

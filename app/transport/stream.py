@@ -1,11 +1,12 @@
 """The dashboard event stream over one websocket (SPEC §7).
 
-The handler's task sends the observer's events, a batch at a time: each event
-is encoded and framed once for every observer, and a batch goes out in one
-socket write where the server offers ``hotplugd.send_frames`` (see
-``app.transport.server``). A reader task owned by the handler notices the peer
-leaving (and floods: the stream is read-only, so anything the
-peer sends is ignored, but not without limit).
+Events go out a batch at a time: each event is encoded and framed once for
+every observer, and a batch is one socket write. Under hotplugd's own server
+protocol (``app.transport.server``) the bus hands a batch to the observer's
+sink, which writes it at once when the socket has room; otherwise, and for
+the replayed backlog, the handler's task sends what queued up. A reader task
+owned by the handler notices the peer leaving (and floods: the stream is
+read-only, so anything the peer sends is ignored, but not without limit).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import struct
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
@@ -23,7 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from app.engine.events import Observer, ObserverEnd
 from app.engine.ports import JSON
 from app.transport.limits import FloodLimits, TokenBucket
-from app.transport.server import SEND_FRAMES
+from app.transport.server import DIRECT, SEND_FRAMES, DirectChannel, text_frame
 from app.transport.tasks import stop_task
 
 __all__ = ["CloseFrame", "stream_events"]
@@ -56,16 +56,30 @@ async def stream_events(websocket: WebSocket, observer: Observer, limits: FloodL
 
 async def _send_events(websocket: WebSocket, observer: Observer) -> bool:
     """Send until the observer ends; True when the peer went away first."""
-    send_frames: SendFrames | None = websocket.scope.get("extensions", {}).get(SEND_FRAMES)
+    extensions = websocket.scope.get("extensions", {})
+    send_frames: SendFrames | None = extensions.get(SEND_FRAMES)
+    direct: DirectChannel | None = extensions.get(DIRECT)
+    sending = False  # this task holds a batch: the sink must not overtake it
+
+    def sink(events: list[JSON]) -> bool:
+        assert direct is not None
+        return not sending and direct.write_now(_batch_frames(events))
+
+    if direct is not None:
+        observer.set_sink(sink)
     try:
         while events := await observer.batch():
+            sending = True
             if send_frames is None:
                 for event in events:
                     await websocket.send_text(_encoded(event)[0].decode())
             elif not await send_frames(_batch_frames(events)):
                 return True
+            sending = False
     except WebSocketDisconnect:
         return True
+    finally:
+        observer.set_sink(None)
     return False
 
 
@@ -102,18 +116,6 @@ def _batch_frames(events: list[JSON]) -> bytes:
     if len(_BATCHES) > _CACHE_MAX:
         _BATCHES.popitem(last=False)
     return frames
-
-
-def text_frame(payload: bytes) -> bytes:
-    """An unmasked, final websocket text frame (RFC 6455 §5.2), as a server sends it."""
-    size = len(payload)
-    if size < 126:
-        header = bytes((0x81, size))
-    elif size < 1 << 16:
-        header = struct.pack("!BBH", 0x81, 126, size)
-    else:
-        header = struct.pack("!BBQ", 0x81, 127, size)
-    return header + payload
 
 
 # The most recent encodings, by object identity: one encoding per event, and one

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import statistics
 import time
 import uuid
 from collections.abc import Callable
@@ -64,10 +65,12 @@ async def measure(
     per_round: int,
     warmup: int = 5,
     budget_s: float = 60,
+    pids: dict[str, int] | None = None,
 ) -> dict[str, dict[str, list[float]]]:
-    """Interleaved rounds; per system the hop gaps (µs) and trigger latencies (ms)."""
+    """Interleaved rounds; per system the hop gaps (µs), trigger latencies (ms) and,
+    for the systems in ``pids``, the server process's CPU time per hop (µs)."""
     out: dict[str, dict[str, list[float]]] = {
-        name: {"hops_us": [], "latency_ms": []} for name in systems
+        name: {"hops_us": [], "latency_ms": [], "cpu_us_per_hop": []} for name in systems
     }
     for trigger in systems.values():
         await timed(trigger, warmup, budget_s)
@@ -75,10 +78,25 @@ async def measure(
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             await farm.call({"op": "reset"})
+            pid = (pids or {}).get(name)
+            cpu_before = process_cpu_s(pid) if pid else 0.0
             out[name]["latency_ms"] += await timed(systems[name], per_round, budget_s)
+            cpu = process_cpu_s(pid) - cpu_before if pid else 0.0
             collected = await farm.call({"op": "collect"}, timeout=120)
             out[name]["hops_us"] += collected["intervals_us"]
+            hops = per_round * 2 * SUBSCRIBERS
+            if pid:
+                out[name]["cpu_us_per_hop"].append(cpu / hops * 1e6)
     return out
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds all threads of a process ran so far (Linux schedstat: ns, not ticks)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that just ended
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
 
 
 def hop_figures(
@@ -118,6 +136,19 @@ def hop_figures(
                     0.5,
                 )
             )
+    cpu = {name: r["cpu_us_per_hop"] for name, r in results.items() if r["cpu_us_per_hop"]}
+    if "hotplugd" in cpu and "bare hub" in cpu:
+        mine, theirs = statistics.median(cpu["hotplugd"]), statistics.median(cpu["bare hub"])
+        report.add(
+            Figure(
+                f"    info: server CPU per hop (all included), {label}, vs bare hub",
+                mine,
+                "µs",
+                "bare hub",
+                theirs,
+                note="median over rounds; HTTP request, records, storage and events included",
+            )
+        )
     for name, r in results.items():
         lat = summarize(r["latency_ms"])
         report.add(
@@ -172,7 +203,8 @@ async def main(args: argparse.Namespace) -> None:
             async with Farm(wd, f"farm-{client}") as farm:
                 await connect_all(farm, client, regs, hub, hub_api, nats_api, True)
                 print(f"-- (1) {client} clients: {rounds} rounds x {per_round}", flush=True)
-                results = await measure(farm, systems, rounds, per_round)
+                pids = {"hotplugd": hp.proc.pid, "bare hub": hub.pid}
+                results = await measure(farm, systems, rounds, per_round, pids=pids)
                 hop_figures(report, f"{client} clients", results, nats_api is not None)
                 await server_side(report, api, client, results)
                 if client == "raw":

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
-from app.engine.events import EventBus, Observer, ObserverEnd
+from app.engine.events import EventBus, Observer, ObserverEnd, rfc3339_ms
 from app.engine.ports import JSON, EventPublisher
 from tests.support.server import seconds
 
@@ -254,3 +254,57 @@ async def test_close_drops_an_open_batch() -> None:
 def test_the_batch_window_cannot_be_negative() -> None:
     with pytest.raises(ValueError, match="batch_window"):
         EventBus(batch_window=-1)
+
+
+@pytest.mark.parametrize("epoch_ms", [0, 999, 1_000, 1_764_150_000_123, 4_102_444_799_999])
+def test_event_times_are_rfc3339_with_milliseconds(epoch_ms: int) -> None:
+    expected = datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")
+    assert rfc3339_ms(epoch_ms) == expected.replace("+00:00", "Z")
+
+
+async def test_a_sink_takes_batches_while_nothing_is_queued() -> None:
+    bus = EventBus(batch_window=60)
+    observer = bus.subscribe(since=0)  # nothing to replay yet
+    taken: list[list[int]] = []
+    accept = True
+
+    def sink(events: list[JSON]) -> bool:
+        if accept:
+            taken.append(ids(events))
+        return accept
+
+    observer.set_sink(sink)
+    publish_blocks(bus, 2)
+    bus.flush()
+    assert taken == [[1, 2]]
+    assert observer.pending == 0
+    accept = False  # e.g. the socket has no room: the batch queues
+    publish_blocks(bus, 1)
+    bus.flush()
+    accept = True  # room again, but an older batch is queued: order first
+    publish_blocks(bus, 1)
+    bus.flush()
+    assert taken == [[1, 2]]
+    assert ids(await observer.batch()) == [3, 4]
+
+
+async def test_a_failing_sink_is_dropped_and_its_batch_queued(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bus = EventBus(batch_window=60)
+    observer = bus.subscribe()
+    calls = 0
+
+    def broken(events: list[JSON]) -> bool:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("boom")
+
+    observer.set_sink(broken)
+    publish_blocks(bus, 1)
+    bus.flush()
+    publish_blocks(bus, 1)
+    bus.flush()
+    assert calls == 1
+    assert ids(await observer.batch()) == [1, 2]
+    assert "sink failed" in caplog.text

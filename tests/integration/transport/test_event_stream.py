@@ -16,7 +16,7 @@ from websockets.frames import Frame, Opcode
 from app.engine.events import EventBus
 from app.transport.hub import Hub
 from app.transport.limits import FloodLimits
-from app.transport.stream import text_frame
+from app.transport.server import text_frame
 from tests.support.server import RunningServer, seconds, serve, wait_for
 
 from .conftest import closed_with, events_url, make_app, open_ws, read_until_closed, recv_json
