@@ -339,9 +339,16 @@ def _now_rfc3339() -> str:
 
 
 def rfc3339_ms(epoch_ms: int) -> str:
-    """An epoch in milliseconds as RFC 3339 UTC (a walk makes many per second)."""
+    """An epoch in milliseconds as RFC 3339 UTC (a walk makes several per millisecond)."""
+    global _last_stamp  # a one-entry cache
+    if _last_stamp[0] == epoch_ms:
+        return _last_stamp[1]
     seconds, millis = divmod(epoch_ms, 1000)
-    return f"{_rfc3339_second(seconds)}.{millis:03d}Z"
+    _last_stamp = (epoch_ms, f"{_rfc3339_second(seconds)}.{millis:03d}Z")
+    return _last_stamp[1]
+
+
+_last_stamp: tuple[int, str] = (-1, "")
 
 
 @functools.lru_cache(maxsize=4)
