@@ -9,6 +9,7 @@ journal entry and the API's transition record.
 from __future__ import annotations
 
 import asyncio
+import operator
 from typing import Any
 
 from app.chain.chain import Subscription
@@ -110,7 +111,7 @@ class Run:
     def snapshot_json(self) -> list[JSON]:
         """The chain snapshot as JSON, built once per snapshot (it never changes)."""
         if self._snapshot_json is None or self._snapshot_json[0] is not self.snapshot:
-            self._snapshot_json = (self.snapshot, [subscription_to_json(s) for s in self.snapshot])
+            self._snapshot_json = (self.snapshot, _snapshot_to_json(self.snapshot))
         return self._snapshot_json[1]
 
     def _walk_json(self, index: int, walk: Walk) -> JSON:
@@ -173,3 +174,22 @@ def summary(record: JSON) -> JSON:
     """The short form of a record for the event stream."""
     keys = ("id", "operation", "block", "node", "outcome", "errno", "errno_name", "vetoed_by")
     return {key: record[key] for key in keys}
+
+
+def _snapshot_to_json(snapshot: tuple[Subscription, ...]) -> list[JSON]:
+    """A snapshot as JSON, shared by consecutive runs while the chain is unchanged.
+
+    Subscriptions are immutable and the chain keeps its entry objects until
+    they change, so the same entries (by identity) mean the same JSON: a
+    10,000-subscriber chain is converted once, not once per transition.
+    """
+    global _last_snapshot  # a one-entry cache
+    previous, data = _last_snapshot
+    if len(previous) == len(snapshot) and all(map(operator.is_, previous, snapshot)):
+        return data
+    data = [subscription_to_json(s) for s in snapshot]
+    _last_snapshot = (snapshot, data)
+    return data
+
+
+_last_snapshot: tuple[tuple[Subscription, ...], list[JSON]] = ((), [])
