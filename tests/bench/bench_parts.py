@@ -147,6 +147,7 @@ class FakeWebSocket:
 
     def __init__(self) -> None:
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.scope: dict[str, Any] = {"extensions": {}}  # no fast path: the ASGI way
 
     async def accept(self) -> None:
         return None
