@@ -1,9 +1,12 @@
 """One accepted subscriber websocket: a reader, a writer and the flood limits.
 
-The reader runs in the connection's own ASGI task; every frame to the peer goes
-through one writer task fed by an outbox. A peer that stops reading therefore
-blocks only its writer: never ``Hub.deliver`` (which waits on a future, bounded
-by its deadline), never the reader, never another subscriber.
+The reader runs in the connection's own ASGI task; frames to the peer that
+cannot go out at once queue in an outbox, drained by a writer task that exists
+only while there is something to write (an idle connection holds one task, not
+three). A peer that stops reading therefore blocks only that writer: never
+``Hub.deliver`` (which waits on a future, bounded by its deadline), never the
+reader, never another subscriber; a writer that cannot finish in time ends the
+session by cancelling the reader.
 
 Under hotplugd's own server protocol (``app.transport.server``) the hop skips
 both tasks when it can: a frame goes straight to the socket when the writer is
@@ -19,6 +22,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -38,7 +42,7 @@ FrameHandler = Callable[["Session", str], Rejection | None]
 
 POLICY_VIOLATION = 1008
 ABNORMAL_CLOSURE = 1006
-STALLED, CLOSED, GONE = object(), object(), object()  # how the writer ended
+CLOSED, GONE = object(), object()  # how the writer ended
 # Error frames are dropped (not queued) beyond this backlog: a peer that floods
 # us with garbage while not reading must not make us buffer without bound.
 MAX_OUTBOX = 64
@@ -51,12 +55,13 @@ class Session:
         "_bucket",
         "_close",
         "_direct",
+        "_ended",
         "_limits",
         "_outbox",
+        "_reader",
         "_unusable",
-        "_wakeup",
         "_websocket",
-        "_writer_idle",
+        "_writer",
         "connected_since",
         "finished",
         "last_answered",
@@ -80,9 +85,10 @@ class Session:
         self._unusable = 0
         self._outbox: deque[str] = deque()
         self._close: tuple[int, str] | None = None
-        self._wakeup = asyncio.Event()
         self._direct: DirectChannel | None = websocket.scope.get("extensions", {}).get(DIRECT)
-        self._writer_idle = False  # parked with an empty outbox: a direct write is in order
+        self._writer: asyncio.Task[None] | None = None  # while the outbox drains
+        self._reader: asyncio.Task[Any] | None = None  # the task running ``run``
+        self._ended: int | None = None  # the close code, once the writer ended the session
 
     @property
     def closing(self) -> bool:
@@ -94,21 +100,20 @@ class Session:
         if self._close is not None:
             return
         if (
-            self._writer_idle
+            self._writer is None
             and self._direct is not None
             and self._direct.write_now(text_frame(frame.encode()))
         ):
             return
         self._outbox.append(frame)
-        self._writer_idle = False
-        self._wakeup.set()
+        self._start_writer()
 
     def close(self, code: int, reason: str) -> None:
         """Close with ``code`` as soon as the writer can; idempotent, first call wins."""
         if self._close is None:
             self._close = (code, reason)
             self._outbox.clear()
-            self._wakeup.set()
+            self._start_writer()
 
     async def run(self, on_text: FrameHandler) -> int:
         """Serve the connection until it ends; return the close code it ended with.
@@ -117,26 +122,38 @@ class Session:
         could not be written in time (a peer that stopped reading: uvicorn's
         keepalive cannot cut it while its send buffer is full).
         """
-        name = self.subscriber_id
+        self._reader = asyncio.current_task()
         if self._direct is not None:
             self._direct.text_handler = lambda text: self._on_direct_text(text, on_text)
-        reader = asyncio.create_task(self._read_loop(on_text), name=f"ws-reader:{name}")
-        writer = asyncio.create_task(self._write_loop(), name=f"ws-writer:{name}")
         try:
-            await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
-            if reader.done():
-                return reader.result()
-            if writer.result() is not CLOSED:  # stalled or gone under us: do not wait on it
-                return ABNORMAL_CLOSURE
-            # We sent a close: the peer's answer ends the reader, within bounds.
-            await asyncio.wait((reader,), timeout=self._limits.write_timeout)
-            return reader.result() if reader.done() else ABNORMAL_CLOSURE
+            if self._ended is not None:  # the writer gave up before we started
+                return self._ended
+            return await self._read_loop(on_text)
+        except asyncio.CancelledError:
+            if self._ended is None or self._reader is None:
+                raise  # cancelled from outside (server shutdown): not ours to swallow
+            self._reader.uncancel()
+            return self._ended
         finally:
+            self._reader = None
             if self._direct is not None:
                 self._direct.text_handler = None
-            await stop_task(writer)
-            await stop_task(reader)
+            if self._writer is not None:
+                await stop_task(self._writer)
             self.finished.set()
+
+    def _start_writer(self) -> None:
+        if self._writer is None:
+            self._writer = asyncio.create_task(
+                self._write_loop(), name=f"ws-writer:{self.subscriber_id}"
+            )
+
+    def _end_reading(self, code: int) -> None:
+        """End ``run`` with ``code`` (the peer stalled, left, or never answered our close)."""
+        if self._ended is None:
+            self._ended = code
+            if self._reader is not None:
+                self._reader.cancel()
 
     async def _read_loop(self, on_text: FrameHandler) -> int:
         while True:
@@ -183,23 +200,26 @@ class Session:
         logger.info("closing subscriber %s with 1008: %s", self.subscriber_id, reason)
         self.close(POLICY_VIOLATION, reason)
 
-    async def _write_loop(self) -> object:
+    async def _write_loop(self) -> None:
+        outcome = GONE
         try:
-            while True:
-                self._writer_idle = not self._outbox and self._close is None
-                await self._wakeup.wait()
-                self._writer_idle = False
-                self._wakeup.clear()
-                async with asyncio.timeout(self._limits.write_timeout):
-                    while self._outbox:
-                        await self._websocket.send_text(self._outbox.popleft())
-                    if self._close is not None:
-                        await self._websocket.close(*self._close)
-                        return CLOSED
+            async with asyncio.timeout(self._limits.write_timeout):
+                while self._outbox:
+                    await self._websocket.send_text(self._outbox.popleft())
+                if self._close is None:
+                    self._writer = None  # drained: the next frame may go out directly
+                    return
+                await self._websocket.close(*self._close)
+                outcome = CLOSED
         except TimeoutError:
             logger.info("subscriber %s stopped reading; dropping it", self.subscriber_id)
-            return STALLED
         except (WebSocketDisconnect, RuntimeError):
             # The peer is gone, or uvicorn gave up on the socket (a failed
             # keepalive) without telling the reader: the session is over.
-            return GONE
+            pass
+        if outcome is CLOSED:
+            # We sent a close: the peer's answer ends the reader, within bounds.
+            loop = asyncio.get_running_loop()
+            loop.call_later(self._limits.write_timeout, self._end_reading, ABNORMAL_CLOSURE)
+        else:
+            self._end_reading(ABNORMAL_CLOSURE)
