@@ -8,11 +8,11 @@ three). A peer that stops reading therefore blocks only that writer: never
 reader, never another subscriber; a writer that cannot finish in time ends the
 session by cancelling the reader.
 
-Under hotplugd's own server protocol (``app.transport.server``) the hop skips
-both tasks when it can: a frame goes straight to the socket when the writer is
-idle with nothing queued and the socket takes it now, and a text frame is
-handled in the protocol's callback when no message waits in the ASGI queue.
-Everything else (a paused socket, a backlog) takes the tasks as above.
+Under hotplugd's own server protocol (``app.transport.server``) a hop needs
+no task hand-off at all when it can do without: a frame goes straight to the
+socket when no writer is draining a backlog and the socket takes it now, and a
+text frame is handled in the protocol's callback when no message waits in the
+ASGI queue. Everything else (a paused socket, a backlog) goes the way above.
 """
 
 from __future__ import annotations
