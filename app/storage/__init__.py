@@ -1,8 +1,9 @@
 """Durable state behind the engine's ``Storage`` port.
 
-SQLite (aiosqlite) by default, PostgreSQL (asyncpg) when the URL says so;
-SQLAlchemy Core asyncio underneath, versioned migrations applied at
-``open()``. Everything that goes wrong surfaces as ``StorageError``.
+SQLite by default (the standard ``sqlite3`` module on the storage's own
+thread), PostgreSQL (asyncpg) when the URL says so; SQLAlchemy Core
+underneath, writes merged by a group commit, versioned migrations applied
+at ``open()``. Everything that goes wrong surfaces as ``StorageError``.
 """
 
 from __future__ import annotations

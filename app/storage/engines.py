@@ -1,15 +1,20 @@
-"""One ``AsyncEngine`` per storage: pool, connection set-up and transactions per backend."""
+"""Engines per backend: connection set-up, transactions and timeouts.
+
+SQLite runs on the standard ``sqlite3`` module through a synchronous engine
+whose single connection is owned by one thread (``sqlite.ConnectionThread``);
+PostgreSQL runs on asyncpg through an ``AsyncEngine`` and its pool.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import StaticPool
 
 from app.storage.errors import StorageError
 from app.storage.url import DatabaseTarget
@@ -32,7 +37,7 @@ POSTGRES_COMMAND_TIMEOUT_S = 30.0
 _WAL_RETRY_S = 0.02
 
 # Per-connection settings; the journal mode is a property of the file, set
-# once by prepare_database.
+# once by enable_wal.
 _SQLITE_PRAGMAS = (
     f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
     "PRAGMA foreign_keys = ON",
@@ -44,26 +49,40 @@ _SQLITE_PRAGMAS = (
 # chooses NORMAL for speed, with that weaker promise.
 
 
-def create_engine_for(target: DatabaseTarget) -> AsyncEngine:
-    """A configured engine for ``target``; it connects lazily."""
-    if target.backend == "sqlite":
-        return _sqlite_engine(target)
-    return _postgresql_engine(target)
+def create_sqlite_engine(target: DatabaseTarget) -> Engine:
+    """A synchronous engine of exactly one connection; it connects lazily.
 
-
-def writer(engine: AsyncEngine) -> AsyncEngine:
-    """The same engine and pool, with connections marked as writing."""
-    return engine.execution_options(**{WRITE_OPTION: True})
-
-
-async def prepare_database(engine: AsyncEngine, target: DatabaseTarget) -> None:
-    """What must exist before the first transaction: on SQLite, the directory and WAL mode.
-
-    (PostgreSQL's schema is created by the migration, under its lock.)
+    One connection for the whole storage: SQLite has a single writer anyway,
+    and work queued in front of that connection (instead of contending for
+    the file lock) is what keeps concurrent writes free of "database is
+    locked". The connection is used by one thread only.
     """
-    if target.backend == "sqlite":
-        ensure_sqlite_directory(target)
-        await enable_wal(engine)
+    engine = create_engine(target.url, poolclass=StaticPool)
+    synchronous = "FULL" if target.sync_commit else "NORMAL"
+
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        _sqlite_on_connect(dbapi_connection, record, f"PRAGMA synchronous = {synchronous}")
+
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def create_postgresql_engine(target: DatabaseTarget) -> AsyncEngine:
+    """A pooled asyncpg engine, every connect and statement bounded; it connects lazily."""
+    options: dict[str, Any] = {}
+    if target.schema is not None:
+        # Tables are declared without a schema; this puts them in the named one.
+        options["schema_translate_map"] = {None: target.schema}
+    return create_async_engine(
+        target.url,
+        execution_options=options,
+        connect_args={
+            "timeout": POSTGRES_CONNECT_TIMEOUT_S,
+            "command_timeout": POSTGRES_COMMAND_TIMEOUT_S,
+            "server_settings": {"synchronous_commit": "on" if target.sync_commit else "off"},
+        },
+    )
 
 
 def ensure_sqlite_directory(target: DatabaseTarget) -> None:
@@ -76,47 +95,35 @@ def ensure_sqlite_directory(target: DatabaseTarget) -> None:
     Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-async def enable_wal(engine: AsyncEngine) -> None:
+def enable_wal(conn: Connection) -> None:
     """Put the SQLite file in WAL mode: readers never block the writer, a commit is one append.
 
     Switching a fresh file needs an exclusive lock, and SQLite answers
     "database is locked" at once, without its busy handler, when another
     connection (a second process starting too) is switching it at the same
     moment; so retry, bounded by the busy timeout. On a file already in
-    WAL mode this is a no-op.
+    WAL mode this is a no-op. Blocking: runs on the connection's thread.
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    async with engine.connect() as conn:
-        # The driver's own connection: a journal mode cannot change inside
-        # the transaction SQLAlchemy would begin.
-        driver: Any = (await conn.get_raw_connection()).driver_connection
-        while True:
-            try:
-                cursor = await driver.execute("PRAGMA journal_mode = WAL")
-                await cursor.close()
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or loop.time() >= deadline:
-                    raise StorageError(f"storage open failed: {exc}") from exc
-            await asyncio.sleep(_WAL_RETRY_S)
+    # The driver's own connection: a journal mode cannot change inside
+    # the transaction SQLAlchemy would begin.
+    driver = sqlite_driver(conn)
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            driver.execute("PRAGMA journal_mode = WAL").close()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise StorageError(f"storage open failed: {exc}") from exc
+        time.sleep(_WAL_RETRY_S)
 
 
-def _sqlite_engine(target: DatabaseTarget) -> AsyncEngine:
-    # One connection for the whole process: SQLite has a single writer
-    # anyway, and tasks waiting on the pool (an asyncio queue) instead of on
-    # the file lock is what keeps concurrent writes free of "database is locked".
-    engine = create_async_engine(
-        target.url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0
-    )
-    synchronous = "FULL" if target.sync_commit else "NORMAL"
-
-    def on_connect(dbapi_connection: Any, record: Any) -> None:
-        _sqlite_on_connect(dbapi_connection, record, f"PRAGMA synchronous = {synchronous}")
-
-    event.listen(engine.sync_engine, "connect", on_connect)
-    event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
-    return engine
+def sqlite_driver(conn: Connection) -> sqlite3.Connection:
+    """The ``sqlite3`` connection under ``conn``, for work outside SQLAlchemy's transactions."""
+    driver = conn.connection.driver_connection
+    if not isinstance(driver, sqlite3.Connection):
+        raise StorageError(f"not an SQLite connection: {driver!r}")
+    return driver
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any, synchronous: str) -> None:
@@ -135,19 +142,3 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any, synchronous: str) ->
 def _sqlite_on_begin(conn: Connection) -> None:
     immediate = conn.get_execution_options().get(WRITE_OPTION, False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-def _postgresql_engine(target: DatabaseTarget) -> AsyncEngine:
-    options: dict[str, Any] = {}
-    if target.schema is not None:
-        # Tables are declared without a schema; this puts them in the named one.
-        options["schema_translate_map"] = {None: target.schema}
-    return create_async_engine(
-        target.url,
-        execution_options=options,
-        connect_args={
-            "timeout": POSTGRES_CONNECT_TIMEOUT_S,
-            "command_timeout": POSTGRES_COMMAND_TIMEOUT_S,
-            "server_settings": {"synchronous_commit": "on" if target.sync_commit else "off"},
-        },
-    )

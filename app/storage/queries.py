@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Delete, Select, Table, bindparam, delete, func, select
+from typing import Any
+
+from sqlalchemy import Delete, Select, Table, Text, any_, bindparam, delete, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from app.engine.ports import TransitionQuery
 from app.storage.tables import MEMORY_ROW_ID, memory_state, settings, subscribers, transitions
-from app.storage.url import Backend
 
 # Transitions with these outcomes are still in flight: recovery finishes
 # them after a restart, and pruning never deletes them.
@@ -18,20 +21,64 @@ UNFINISHED_OUTCOMES = ("pending", "running")
 MIN_PAGE, MAX_PAGE = 1, 1000
 
 
-def upsert(table: Table, backend: Backend) -> Insert:
-    """INSERT … ON CONFLICT (primary key) DO UPDATE every other column."""
-    insert = sqlite.insert if backend == "sqlite" else postgresql.insert
-    statement = insert(table)
-    key = [column.name for column in table.primary_key.columns]
-    updates = {column.name: statement.excluded[column.name] for column in table.columns}
-    for name in key:
-        del updates[name]
+def upsert_sqlite(table: Table) -> Insert:
+    """SQLite: INSERT … ON CONFLICT (primary key) DO UPDATE every other column, one row."""
+    statement = sqlite.insert(table)
+    key, updates = _key_and_updates(table, statement.excluded)
     return statement.on_conflict_do_update(index_elements=key, set_=updates)
 
 
-def delete_subscribers() -> Delete:
-    """Delete the subscribers whose ids are bound as the list ``ids``."""
-    return delete(subscribers).where(subscribers.c.id.in_(bindparam("ids", expanding=True)))
+def delete_subscriber() -> Delete:
+    """Delete the subscriber whose id is bound as ``id``."""
+    return delete(subscribers).where(subscribers.c.id == bindparam("id"))
+
+
+def write_all_postgresql() -> Select[int]:
+    """Every table's changes in ONE statement (PostgreSQL): one round trip, atomic on its own.
+
+    Rows are bound column by column as arrays named ``<table>_<column>``
+    (``unnest`` turns them back into rows), the subscribers to delete as
+    ``deleted_subscribers``; an empty array changes nothing. The
+    data-modifying CTEs all see the same snapshot and may not touch a row
+    twice, so the bound rows must be net changes (``Changes``): each key at
+    most once, deleted ids disjoint from upserted ones.
+    """
+    changes = [
+        upsert_from_arrays(subscribers).cte("upsert_subscribers"),
+        delete(subscribers)
+        .where(
+            subscribers.c.id == any_(bindparam("deleted_subscribers", type_=postgresql.ARRAY(Text)))
+        )
+        .cte("delete_subscribers"),
+        upsert_from_arrays(settings).cte("upsert_settings"),
+        upsert_from_arrays(memory_state).cte("upsert_memory_state"),
+        upsert_from_arrays(transitions).cte("upsert_transitions"),
+    ]
+    return select(literal(1)).add_cte(*changes)
+
+
+def upsert_from_arrays(table: Table) -> Insert:
+    """PostgreSQL upsert of the rows bound as one array per column (``<table>_<column>``)."""
+    columns = list(table.columns)
+    arrays = [
+        bindparam(f"{table.name}_{column.name}", type_=postgresql.ARRAY(column.type))
+        for column in columns
+    ]
+    rows = func.unnest(*arrays).table_valued(*(column.name for column in columns))
+    statement = postgresql.insert(table).from_select(
+        [column.name for column in columns], select(*rows.render_derived().c)
+    )
+    key, updates = _key_and_updates(table, statement.excluded)
+    return statement.on_conflict_do_update(index_elements=key, set_=updates)
+
+
+def _key_and_updates(
+    table: Table, excluded: ReadOnlyColumnCollection[str, KeyedColumnElement[Any]]
+) -> tuple[list[str], dict[str, KeyedColumnElement[Any]]]:
+    # The primary key decides the conflict; every other column takes the new value.
+    key = [column.name for column in table.primary_key.columns]
+    updates = {c.name: excluded[c.name] for c in table.columns if c.name not in key}
+    return key, updates
 
 
 def memory() -> Select[str]:

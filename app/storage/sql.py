@@ -1,45 +1,65 @@
-"""``SqlStorage``: the ``Storage`` port on SQLAlchemy asyncio (SQLite or PostgreSQL)."""
+"""``SqlStorage``: the ``Storage`` port on SQLite or PostgreSQL, through SQLAlchemy."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+import functools
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol, TypeVar
 
-from sqlalchemy import Executable
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from app.engine.ports import JSON, Batch, StoredState, TransitionQuery
 from app.storage import queries
-from app.storage.engines import create_engine_for, prepare_database, writer
+from app.storage.changes import Changes
 from app.storage.errors import StorageError, storage_errors
+from app.storage.group_commit import GroupCommit
 from app.storage.migrations import migrate
-from app.storage.records import decode, memory_row, setting_row, subscriber_row, transition_row
-from app.storage.tables import memory_state, settings, subscribers, transitions
+from app.storage.postgresql import PostgresqlDatabase
+from app.storage.records import decode
+from app.storage.sqlite import SqliteDatabase
 from app.storage.url import DatabaseTarget
 
-# One planned statement of a batch and its parameters (a list: executemany).
-Planned = tuple[Executable, list[dict[str, Any]] | dict[str, Any]]
+T = TypeVar("T")
+
+
+class Database(Protocol):
+    """What ``SqlStorage`` needs from a backend (``SqliteDatabase``, ``PostgresqlDatabase``)."""
+
+    async def prepare(self) -> None:
+        """What must exist before the first transaction."""
+        ...
+
+    async def transaction(self, work: Callable[[Connection], T], *, write: bool) -> T:
+        """Run ``work`` in one transaction and commit it."""
+        ...
+
+    async def apply(self, changes: Changes) -> None:
+        """Write ``changes`` in one transaction."""
+        ...
+
+    async def close(self) -> None:
+        """Release every connection."""
+        ...
 
 
 class SqlStorage:
     """Durable state in one database; every method is one transaction.
 
-    All failures surface as ``StorageError``. ``close`` refuses new work,
-    waits for the statements in flight (each bounded by the pool, busy and
+    Writes go through a group commit (``group_commit``): in the order asked,
+    several callers' writes in one transaction when they arrive while one is
+    in flight. All failures surface as ``StorageError``. ``close`` refuses
+    new work, waits for the work in flight (each bounded by the busy and
     command timeouts) and releases every connection.
     """
 
     def __init__(self, target: DatabaseTarget) -> None:
         self._target = target
-        self._engine = create_engine_for(target)
-        self._writer = writer(self._engine)
-        self._upsert_subscribers = queries.upsert(subscribers, target.backend)
-        self._upsert_settings = queries.upsert(settings, target.backend)
-        self._upsert_memory = queries.upsert(memory_state, target.backend)
-        self._upsert_transitions = queries.upsert(transitions, target.backend)
-        self._delete_subscribers = queries.delete_subscribers()
+        self._database: Database = (
+            SqliteDatabase(target) if target.backend == "sqlite" else PostgresqlDatabase(target)
+        )
+        self._writes = GroupCommit(self._database.apply)
         self._closed = False
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -48,69 +68,51 @@ class SqlStorage:
     async def open(self) -> StoredState:
         """Create or migrate the schema, then load what a restart needs."""
         async with self._guard("open"):
-            await prepare_database(self._engine, self._target)
-        async with self._transaction("open", write=True) as conn:
-            await conn.run_sync(migrate, self._target.schema)
-        async with self._transaction("open", write=False) as conn:
-            return await _load(conn)
+            await self._database.prepare()
+            await self._database.transaction(
+                functools.partial(migrate, schema=self._target.schema), write=True
+            )
+            return await self._database.transaction(_load, write=False)
 
     async def write(self, batch: Batch) -> None:
-        """Apply one batch in one transaction; an empty batch touches nothing."""
+        """Apply one batch atomically; an empty batch touches nothing."""
         with storage_errors("write"):
-            planned = self._plan(batch)
-        if not planned:
+            changes = Changes.of(batch)
+        if not changes:
             return
-        async with self._transaction("write", write=True) as conn:
-            for statement, parameters in planned:
-                await conn.execute(statement, parameters)
+        async with self._guard("write"):
+            await self._writes.write(changes)
 
     async def get_transition(self, transition_id: str) -> JSON | None:
         """One transition record by id, or None."""
-        async with self._transaction("read", write=False) as conn:
-            data = await conn.scalar(queries.transition(transition_id))
-            return None if data is None else decode(data)
+        async with self._guard("read"):
+            work = functools.partial(_transition, transition_id)
+            return await self._database.transaction(work, write=False)
 
     async def list_transitions(self, query: TransitionQuery) -> list[JSON]:
         """Transition records matching ``query``, newest (highest seq) first."""
-        async with self._transaction("read", write=False) as conn:
-            rows = await conn.scalars(queries.history(query))
-            return [decode(data) for data in rows]
+        async with self._guard("read"):
+            work = functools.partial(_history, query)
+            return await self._database.transaction(work, write=False)
 
     async def prune_transitions(self, keep: int) -> int:
         """Delete finished transitions older than the newest ``keep``; return how many."""
         if keep < 0:
             raise ValueError(f"keep must be >= 0, not {keep}")
-        async with self._transaction("prune", write=True) as conn:
-            result = await conn.execute(queries.prune(keep))
-            return result.rowcount
+        async with self._guard("prune"):
+            return await self._database.transaction(functools.partial(_prune, keep), write=True)
 
     async def close(self) -> None:
-        """Refuse new work, let statements in flight finish, dispose the pool; idempotent."""
+        """Refuse new work, let the work in flight finish, release the database; idempotent."""
         if self._closed:
             return
         self._closed = True
         await self._idle.wait()
         with storage_errors("close"):
-            await self._engine.dispose()
-
-    def _plan(self, batch: Batch) -> list[Planned]:
-        # Records are turned into rows (and checked) before the transaction
-        # starts: a malformed record costs no lock and no rollback. The
-        # order is the order of application: a subscriber both upserted and
-        # deleted in one batch ends up deleted.
-        planned: list[Planned] = [
-            (self._upsert_subscribers, [subscriber_row(r) for r in batch.subscribers]),
-            (self._delete_subscribers, {"ids": list(batch.deleted_subscribers)}),
-            (self._upsert_settings, [setting_row(k, v) for k, v in batch.settings.items()]),
-            (self._upsert_memory, [memory_row(batch.memory)] if batch.memory is not None else []),
-            (self._upsert_transitions, [transition_row(r) for r in batch.transitions]),
-        ]
-        return [(statement, rows) for statement, rows in planned if _has_rows(rows)]
-
-    @contextlib.asynccontextmanager
-    async def _transaction(self, doing: str, *, write: bool) -> AsyncIterator[AsyncConnection]:
-        async with self._guard(doing), (self._writer if write else self._engine).begin() as conn:
-            yield conn
+            try:
+                await self._writes.close()
+            finally:
+                await self._database.close()
 
     @contextlib.asynccontextmanager
     async def _guard(self, doing: str) -> AsyncIterator[None]:
@@ -128,18 +130,16 @@ class SqlStorage:
                 self._idle.set()
 
 
-def _has_rows(parameters: list[dict[str, Any]] | dict[str, Any]) -> bool:
-    if isinstance(parameters, list):
-        return bool(parameters)
-    return any(bool(value) for value in parameters.values())
+# The work of each read, run by the database inside its transaction (on
+# SQLite, on the connection's thread).
 
 
-async def _load(conn: AsyncConnection) -> StoredState:
-    memory = await conn.scalar(queries.memory())
-    subscriber_rows = await conn.scalars(queries.subscribers_in_order())
-    setting_rows = await conn.execute(queries.all_settings())
-    unfinished_rows = await conn.scalars(queries.unfinished_transitions())
-    last_seq = await conn.scalar(queries.last_transition_seq())
+def _load(conn: Connection) -> StoredState:
+    memory = conn.scalar(queries.memory())
+    subscriber_rows = conn.scalars(queries.subscribers_in_order())
+    setting_rows = conn.execute(queries.all_settings())
+    unfinished_rows = conn.scalars(queries.unfinished_transitions())
+    last_seq = conn.scalar(queries.last_transition_seq())
     return StoredState(
         memory=None if memory is None else decode(memory),
         subscribers=[decode(data) for data in subscriber_rows],
@@ -147,3 +147,16 @@ async def _load(conn: AsyncConnection) -> StoredState:
         unfinished=[decode(data) for data in unfinished_rows],
         last_transition_seq=int(last_seq or 0),
     )
+
+
+def _transition(transition_id: str, conn: Connection) -> JSON | None:
+    data = conn.scalar(queries.transition(transition_id))
+    return None if data is None else decode(data)
+
+
+def _history(query: TransitionQuery, conn: Connection) -> list[JSON]:
+    return [decode(data) for data in conn.scalars(queries.history(query))]
+
+
+def _prune(keep: int, conn: Connection) -> int:
+    return conn.execute(queries.prune(keep)).rowcount

@@ -1,4 +1,4 @@
-"""Database URLs: which engine, which async driver, which PostgreSQL schema."""
+"""Database URLs: which engine, which driver, which PostgreSQL schema."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from sqlalchemy.exc import ArgumentError
 
 Backend = Literal["sqlite", "postgresql"]
 
-# Every accepted spelling, and the async driver it runs on: the service is
-# asyncio throughout, so a sync driver named in the URL is replaced, not used.
+# Every accepted spelling, and the driver it runs on: asyncpg for PostgreSQL;
+# the standard sqlite3 module for SQLite, on the storage's own thread
+# (``sqlite+aiosqlite`` is still accepted: URLs written for earlier versions).
 _DRIVERS: dict[str, tuple[Backend, str]] = {
-    "sqlite": ("sqlite", "sqlite+aiosqlite"),
-    "sqlite+aiosqlite": ("sqlite", "sqlite+aiosqlite"),
+    "sqlite": ("sqlite", "sqlite+pysqlite"),
+    "sqlite+aiosqlite": ("sqlite", "sqlite+pysqlite"),
     "postgres": ("postgresql", "postgresql+asyncpg"),
     "postgresql": ("postgresql", "postgresql+asyncpg"),
     "postgresql+asyncpg": ("postgresql", "postgresql+asyncpg"),
@@ -36,7 +37,7 @@ class DatabaseTarget:
 
 
 def parse_database_url(database_url: str) -> DatabaseTarget:
-    """Normalise ``database_url`` to an async driver; raise ``ValueError`` if unsupported.
+    """Normalise ``database_url`` to the driver used; raise ``ValueError`` if unsupported.
 
     A PostgreSQL URL may carry ``?schema=NAME``: the tables then live in that
     schema (created when missing), and the parameter is not passed to the

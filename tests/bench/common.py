@@ -71,7 +71,6 @@ LIBRARIES = (
     "orjson",
     "pydantic",
     "SQLAlchemy",
-    "aiosqlite",
     "asyncpg",
     "httpx",
     "nats-py",

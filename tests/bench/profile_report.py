@@ -31,7 +31,6 @@ AREAS = (
     ("app/chain", "app.chain"),
     ("prometheus_client", "prometheus_client"),
     ("sqlalchemy", "sqlalchemy"),
-    ("aiosqlite", "aiosqlite (thread)"),
     ("asyncpg", "asyncpg"),
     ("websockets", "websockets (protocol, deflate)"),
     ("uvicorn", "uvicorn"),
@@ -82,8 +81,11 @@ def area(file: str) -> str:
 
 # Where a sample belongs, by the frames on its stack (first match wins).
 PHASES = (
-    ("storage writes (SqlStorage.write: SQLAlchemy, aiosqlite/asyncpg)", ("SqlStorage.write",)),
-    ("storage thread (aiosqlite worker)", ("_connection_worker_thread",)),
+    (
+        "storage writes (SqlStorage.write, group commit, asyncpg)",
+        ("SqlStorage.write", "GroupCommit._flush"),
+    ),
+    ("storage thread (hotplugd-sqlite)", ("ConnectionThread._run",)),
     ("per hop: engine (_call/_deliver, events, registry, metrics)", ("Engine._run_walk",)),
     ("per hop: hub reader (Session._read_loop, parse_reply)", ("Session._read_loop",)),
     ("per hop: hub writer (Session._write_loop, send, deflate)", ("Session._write_loop",)),

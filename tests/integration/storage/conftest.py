@@ -8,6 +8,7 @@ Deselect them with ``-m "not postgres"`` where there is no server.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -15,11 +16,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.engine.ports import Storage
 from app.storage import create_storage, parse_database_url
-from app.storage.engines import create_engine_for
+from app.storage.postgresql import PostgresqlDatabase
+from app.storage.sql import Database
+from app.storage.sqlite import SqliteDatabase
 
 POSTGRES_URL = os.environ.get(
     "HOTPLUG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -63,11 +66,23 @@ async def storage(new_storage: StorageFactory) -> Storage:
 
 
 @pytest.fixture
-async def raw_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """An engine on the test's database (and schema), to look behind the port."""
-    engine = create_engine_for(parse_database_url(database_url))
-    yield engine
-    await engine.dispose()
+async def raw_database(database_url: str) -> AsyncIterator[Database]:
+    """The test's database (and schema) as the storage reaches it, to look behind the port.
+
+    ``await raw_database.transaction(work, write=...)`` runs ``work(conn)``
+    with a SQLAlchemy ``Connection`` in one committed transaction.
+    """
+    database = open_database(database_url)
+    yield database
+    await database.close()
+
+
+def open_database(database_url: str, *, sync_commit: bool = True) -> Database:
+    """A second connection to the database of ``database_url``, configured as the storage's."""
+    target = dataclasses.replace(parse_database_url(database_url), sync_commit=sync_commit)
+    if target.backend == "sqlite":
+        return SqliteDatabase(target)
+    return PostgresqlDatabase(target)
 
 
 async def _drop_schema(schema: str) -> None:

@@ -2,42 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from pathlib import Path
 
 import pytest
 
 from app.engine.ports import Batch, Storage, TransitionQuery
 from app.storage import StorageError, create_storage, parse_database_url
-from tests.support.server import seconds
-
-
-async def join_aiosqlite_threads(before: set[threading.Thread]) -> None:
-    """Wait for the worker threads of aiosqlite connections that failed to open.
-
-    aiosqlite stops such a thread without waiting for it; if the test's loop
-    closes first, the thread raises "Event loop is closed"
-    (omnilib/aiosqlite#241). Joined in a worker thread, never blocking the loop.
-    """
-    started = set(threading.enumerate()) - before
-    for thread in started:
-        if "_connection_worker_thread" in thread.name:
-            await asyncio.to_thread(thread.join, seconds(10))
-            assert not thread.is_alive()
 
 
 @pytest.mark.parametrize(
     ("database_url", "drivername", "database", "schema"),
     [
-        ("sqlite:///data/hotplugd.db", "sqlite+aiosqlite", "data/hotplugd.db", None),
-        ("sqlite+aiosqlite:////var/lib/h.db", "sqlite+aiosqlite", "/var/lib/h.db", None),
+        ("sqlite:///data/hotplugd.db", "sqlite+pysqlite", "data/hotplugd.db", None),
+        ("sqlite+aiosqlite:////var/lib/h.db", "sqlite+pysqlite", "/var/lib/h.db", None),
         ("postgresql://u@db:5432/hp", "postgresql+asyncpg", "hp", None),
         ("postgresql+asyncpg://u@db/hp?schema=run_1", "postgresql+asyncpg", "hp", "run_1"),
         ("postgres://u@db/hp", "postgresql+asyncpg", "hp", None),
     ],
 )
-def test_urls_are_normalised_to_async_drivers(
+def test_urls_are_normalised_to_the_drivers_used(
     database_url: str, drivername: str, database: str, schema: str | None
 ) -> None:
     target = parse_database_url(database_url)
@@ -86,13 +69,11 @@ async def test_unreachable_postgresql_is_a_storage_error() -> None:
 
 async def test_unopenable_sqlite_file_is_a_storage_error(tmp_path: Path) -> None:
     storage = create_storage(f"sqlite:///{tmp_path}")  # a directory, not a file
-    threads = set(threading.enumerate())
     try:
         with pytest.raises(StorageError, match="unable to open database file") as caught:
             await storage.open()
     finally:
         await storage.close()
-        await join_aiosqlite_threads(threads)
 
     assert caught.value.__cause__ is not None
 

@@ -3,32 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, insert, inspect, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.engine.ports import Batch, StoredState
 from app.storage import StorageError, create_storage, parse_database_url
-from app.storage.engines import SQLITE_BUSY_TIMEOUT_MS, create_engine_for
+from app.storage.engines import SQLITE_BUSY_TIMEOUT_MS
 from app.storage.migrations import LATEST_VERSION
+from app.storage.sql import Database
 from app.storage.tables import metadata, schema_version
-from tests.integration.storage.conftest import POSTGRES_URL, StorageFactory
+from tests.integration.storage.conftest import POSTGRES_URL, StorageFactory, open_database
 from tests.integration.storage.samples import transition
 
 
-async def applied_versions(engine: AsyncEngine) -> list[int]:
+async def applied_versions(database: Database) -> list[int]:
     """Every row of schema_version, in order."""
-    async with engine.connect() as conn:
-        rows = await conn.scalars(select(schema_version.c.version).order_by("version"))
-        return list(rows)
+
+    def versions(conn: Connection) -> list[int]:
+        return list(conn.scalars(select(schema_version.c.version).order_by("version")))
+
+    return await database.transaction(versions, write=False)
 
 
 async def test_open_twice_migrates_once_and_keeps_data(
-    new_storage: StorageFactory, raw_engine: AsyncEngine
+    new_storage: StorageFactory, raw_database: Database
 ) -> None:
     first = new_storage()
     await first.open()
@@ -38,46 +39,38 @@ async def test_open_twice_migrates_once_and_keeps_data(
     state = await new_storage().open()
 
     assert state == StoredState(last_transition_seq=1)
-    assert await applied_versions(raw_engine) == list(range(1, LATEST_VERSION + 1))
+    assert await applied_versions(raw_database) == list(range(1, LATEST_VERSION + 1))
 
 
 async def test_concurrent_opens_migrate_once(
-    new_storage: StorageFactory, raw_engine: AsyncEngine
+    new_storage: StorageFactory, raw_database: Database
 ) -> None:
     states = await asyncio.gather(*(new_storage().open() for _ in range(3)))
 
     assert states == [StoredState()] * 3
-    assert await applied_versions(raw_engine) == list(range(1, LATEST_VERSION + 1))
+    assert await applied_versions(raw_database) == list(range(1, LATEST_VERSION + 1))
 
 
 async def test_a_newer_schema_is_refused(
-    new_storage: StorageFactory, raw_engine: AsyncEngine
+    new_storage: StorageFactory, raw_database: Database
 ) -> None:
     await new_storage().open()
-    async with raw_engine.begin() as conn:
-        await conn.execute(insert(schema_version).values(version=LATEST_VERSION + 1, applied_at=""))
+    newer = insert(schema_version).values(version=LATEST_VERSION + 1, applied_at="")
+    await raw_database.transaction(lambda conn: conn.execute(newer), write=True)
 
     with pytest.raises(StorageError, match="newer than this hotplugd"):
         await new_storage().open()
 
 
 async def test_migrated_schema_matches_the_tables_the_queries_use(
-    new_storage: StorageFactory, raw_engine: AsyncEngine, database_url: str
+    new_storage: StorageFactory, raw_database: Database, database_url: str
 ) -> None:
     await new_storage().open()
     schema = parse_database_url(database_url).schema
 
-    async with raw_engine.connect() as conn:
-        found = await conn.run_sync(describe, schema)
+    found = await raw_database.transaction(lambda conn: describe(conn, schema), write=False)
 
-    expected = {
-        table.name: sorted(
-            (c.name, c.type.compile(raw_engine.dialect), c.nullable, c.primary_key)
-            for c in table.columns
-        )
-        for table in metadata.sorted_tables
-    }
-    assert found["columns"] == expected
+    assert found["columns"] == found["expected_columns"]
     assert found["indexes"] == {
         ("subscribers", "ix_subscribers_seq", ("seq",), False),
         ("transitions", "ux_transitions_seq", ("seq",), True),
@@ -107,7 +100,13 @@ def describe(conn: Connection, schema: str | None) -> dict[str, Any]:
         for name in metadata.tables
         for ix in inspector.get_indexes(name, schema)
     }
-    return {"columns": columns, "indexes": indexes}
+    expected_columns = {
+        table.name: sorted(
+            (c.name, c.type.compile(conn.dialect), c.nullable, c.primary_key) for c in table.columns
+        )
+        for table in metadata.sorted_tables
+    }
+    return {"columns": columns, "indexes": indexes, "expected_columns": expected_columns}
 
 
 async def test_sqlite_connections_are_durable_and_patient(tmp_path: Path) -> None:
@@ -115,15 +114,11 @@ async def test_sqlite_connections_are_durable_and_patient(tmp_path: Path) -> Non
     storage = create_storage(url)
     await storage.open()
     await storage.close()
-    engine = create_engine_for(parse_database_url(url))
+    database = open_database(url)
     try:
-        async with engine.connect() as conn:
-            pragmas = {
-                name: await conn.scalar(text(f"PRAGMA {name}"))
-                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
-            }
+        pragmas = await database.transaction(read_pragmas, write=False)
     finally:
-        await engine.dispose()
+        await database.close()
 
     # synchronous 2 is FULL: every commit is fsync'd.
     assert pragmas == {
@@ -136,23 +131,30 @@ async def test_sqlite_connections_are_durable_and_patient(tmp_path: Path) -> Non
 
 async def test_sqlite_without_sync_commit_uses_normal(tmp_path: Path) -> None:
     """sync_commit=False: WAL with synchronous NORMAL (no fsync per commit)."""
-    url = f"sqlite:///{tmp_path}/hotplugd.db"
-    target = dataclasses.replace(parse_database_url(url), sync_commit=False)
-    engine = create_engine_for(target)
+    database = open_database(f"sqlite:///{tmp_path}/hotplugd.db", sync_commit=False)
     try:
-        async with engine.connect() as conn:
-            assert await conn.scalar(text("PRAGMA synchronous")) == 1
+        pragmas = await database.transaction(read_pragmas, write=False)
     finally:
-        await engine.dispose()
+        await database.close()
+
+    assert pragmas["synchronous"] == 1
+
+
+def read_pragmas(conn: Connection) -> dict[str, Any]:
+    """The SQLite settings a connection of the storage runs with."""
+    names = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+    return {name: conn.scalar(text(f"PRAGMA {name}")) for name in names}
 
 
 @pytest.mark.postgres
 async def test_postgres_without_sync_commit_turns_synchronous_commit_off() -> None:
     """sync_commit=False on PostgreSQL: synchronous_commit is off for our sessions."""
-    target = dataclasses.replace(parse_database_url(POSTGRES_URL), sync_commit=False)
-    engine = create_engine_for(target)
+    database = open_database(POSTGRES_URL, sync_commit=False)
     try:
-        async with engine.connect() as conn:
-            assert await conn.scalar(text("SHOW synchronous_commit")) == "off"
+        setting = await database.transaction(
+            lambda conn: conn.scalar(text("SHOW synchronous_commit")), write=False
+        )
     finally:
-        await engine.dispose()
+        await database.close()
+
+    assert setting == "off"

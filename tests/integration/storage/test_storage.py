@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from app.engine.ports import Batch, Storage, StoredState, TransitionQuery
-from app.storage import StorageError, create_storage
+from app.storage import StorageError, create_storage, parse_database_url
+from app.storage.sql import Database
 from tests.integration.storage.conftest import StorageFactory
 from tests.integration.storage.samples import subscriber, transition
 
@@ -281,3 +283,26 @@ async def test_in_memory_sqlite_lives_as_long_as_the_storage() -> None:
         assert (await storage.open()).unfinished == [transition(1, outcome="pending")]
     finally:
         await storage.close()
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_postgresql_writes_go_on_after_the_writer_lost_its_connection(
+    database_url: str, storage: Storage, raw_database: Database, new_storage: StorageFactory
+) -> None:
+    await storage.write(Batch(memory={"version": 1}))
+    # The storage keeps one connection for writes; the server drops it (and
+    # pg_terminate_backend waits until it is gone). The next write notices
+    # and takes another connection instead of failing.
+    terminate = text(
+        "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity"
+        " WHERE pid <> pg_backend_pid() AND query LIKE :marker"
+    )
+    marker = {"marker": f"%INTO {parse_database_url(database_url).schema}.memory_state%"}
+    killed = await raw_database.transaction(lambda conn: conn.scalar(terminate, marker), write=True)
+    assert killed == 1
+
+    await storage.write(Batch(memory={"version": 2}))
+
+    assert (await reopen(new_storage)).memory == {"version": 2}
