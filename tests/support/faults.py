@@ -22,9 +22,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.main import create_app
-from tests.support.hotplug import ADMIN_TOKEN, VIEWER_TOKEN, Service, make_settings
-from tests.support.server import seconds, serve, wait_for
+from tests.support.hotplug import Service, running_service
+from tests.support.server import seconds, wait_for
 
 # How fast /healthz must answer while a fault is going on.
 PROMPT_S = 0.5
@@ -149,22 +148,5 @@ async def service_with_server_options(
     point (``python -m app``) also hands the keepalive settings to uvicorn,
     which is what a keepalive test needs.
     """
-    app = create_app(make_settings(tmp_path, **settings))
-    async with serve(app, **server_options) as server, contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(base_url=server.http, headers=headers, timeout=seconds(30))
-            )
-            for headers in (
-                {"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                {"Authorization": f"Bearer {VIEWER_TOKEN}"},
-                {},
-            )
-        ]
-        service = Service(server, app, *clients)
-        try:
-            yield service
-        finally:
-            for sub in service.subscribers:
-                with contextlib.suppress(Exception):
-                    await sub.close()
+    async with running_service(tmp_path, server_options=server_options, **settings) as service:
+        yield service

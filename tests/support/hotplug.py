@@ -14,7 +14,7 @@ import contextlib
 import functools
 import json
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,10 +193,12 @@ def default_ssl_context() -> ssl.SSLContext:
 
 
 @contextlib.asynccontextmanager
-async def running_service(tmp_path: Path, **overrides: Any) -> AsyncIterator[Service]:
-    """Serve a fresh hotplugd until the block ends."""
+async def running_service(
+    tmp_path: Path, *, server_options: Mapping[str, Any] | None = None, **overrides: Any
+) -> AsyncIterator[Service]:
+    """Serve a fresh hotplugd until the block ends (``server_options``: extra uvicorn options)."""
     app = create_app(make_settings(tmp_path, **overrides))
-    async with serve(app) as server, contextlib.AsyncExitStack() as stack:
+    async with serve(app, **(server_options or {})) as server, contextlib.AsyncExitStack() as stack:
         clients = [
             await stack.enter_async_context(
                 httpx.AsyncClient(
