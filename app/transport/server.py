@@ -6,20 +6,20 @@ line over 8 KiB, more than 128 headers): the peer then waits forever on an
 open connection, unauthenticated. ``HardenedWebSocketProtocol`` sends that
 answer and closes the connection.
 
-It also offers the app two fast paths around ASGI, as scope extensions:
+It also offers the app a way around ASGI, as the scope extension
+``hotplugd.direct``: the protocol itself, as a `DirectChannel`.
 
-- ``hotplugd.send_frames``: an awaitable that writes bytes holding whole,
-  already-framed server messages in one socket write. The event stream frames
-  each event once for every dashboard and sends a batch of events as one
-  write, where ASGI costs a frame encoding, a dict and a write per event per
-  dashboard.
-- ``hotplugd.direct``: the protocol itself, as a `DirectChannel`. A subscriber
-  session writes a notification straight to the socket when nothing is queued
-  before it, and takes text frames in the protocol's own callback while no
-  message waits in the ASGI queue, instead of a hand-off to a writer task and
-  one from a reader task per hop. Order is kept: anything the fast path cannot
-  take (a paused transport, a binary frame, an earlier queued message) goes
-  the ASGI way, and the fast path waits until that way is empty again.
+- The event stream frames each event once for every dashboard and writes a
+  batch of events to the socket in one write (``write_now``, or
+  ``send_frames`` when it must wait for the socket to drain), where ASGI costs
+  a frame encoding, a dict and a write per event per dashboard.
+- A subscriber session writes a notification straight to the socket when
+  nothing is queued before it, and takes text frames in the protocol's own
+  callback (``text_handler``) while no message waits in the ASGI queue,
+  instead of a hand-off to a writer task and one from a reader task per hop.
+  Order is kept: anything the fast path cannot take (a paused transport, a
+  binary frame, an earlier queued message) goes the ASGI way, and the fast
+  path waits until that way is empty again.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.http11 import Request
 
 WS_MAX_SIZE = 65_536  # SPEC §6: frames <= 64 KiB; larger ones close with 1009
-SEND_FRAMES = "hotplugd.send_frames"
 DIRECT = "hotplugd.direct"
 
 logger = logging.getLogger(__name__)
@@ -48,6 +47,10 @@ class DirectChannel(Protocol):
 
     def write_now(self, frames: bytes) -> bool:
         """Write whole frames if the socket takes them now; False, writing nothing, if not."""
+        ...
+
+    async def send_frames(self, frames: bytes) -> bool:
+        """Write whole frames once the socket drains; False, writing nothing, once closing."""
         ...
 
 
@@ -72,7 +75,6 @@ class HardenedWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = cast(dict[str, Any] | None, getattr(self, "scope", None))
         if scope is not None:  # accepted: the app runs with this scope
-            scope["extensions"][SEND_FRAMES] = self.send_frames
             scope["extensions"][DIRECT] = self
 
     def write_now(self, frames: bytes) -> bool:

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -23,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from app.engine.events import Observer, ObserverEnd
 from app.engine.ports import JSON
 from app.transport.limits import FloodLimits, TokenBucket
-from app.transport.server import DIRECT, SEND_FRAMES, DirectChannel, text_frame
+from app.transport.server import DIRECT, DirectChannel, text_frame
 from app.transport.tasks import stop_task
 
 __all__ = ["CloseFrame", "stream_events"]
@@ -56,9 +55,7 @@ async def stream_events(websocket: WebSocket, observer: Observer, limits: FloodL
 
 async def _send_events(websocket: WebSocket, observer: Observer) -> bool:
     """Send until the observer ends; True when the peer went away first."""
-    extensions = websocket.scope.get("extensions", {})
-    send_frames: SendFrames | None = extensions.get(SEND_FRAMES)
-    direct: DirectChannel | None = extensions.get(DIRECT)
+    direct: DirectChannel | None = websocket.scope.get("extensions", {}).get(DIRECT)
     sending = False  # this task holds a batch: the sink must not overtake it
 
     def sink(events: list[JSON]) -> bool:
@@ -70,10 +67,10 @@ async def _send_events(websocket: WebSocket, observer: Observer) -> bool:
     try:
         while events := await observer.batch():
             sending = True
-            if send_frames is None:
+            if direct is None:
                 for event in events:
-                    await websocket.send_text(_encoded(event)[0].decode())
-            elif not await send_frames(_batch_frames(events)):
+                    await websocket.send_text(_json(event).decode())
+            elif not await direct.send_frames(_batch_frames(events)):
                 return True
             sending = False
     except WebSocketDisconnect:
@@ -83,46 +80,34 @@ async def _send_events(websocket: WebSocket, observer: Observer) -> bool:
     return False
 
 
-SendFrames = Callable[[bytes], Awaitable[bool]]
-
-
-def _encoded(event: JSON) -> tuple[bytes, bytes]:
-    """The event's JSON and its websocket text frame, made once for all observers."""
-    key = id(event)
-    cached = _ENCODED.get(key)
-    if cached is not None and cached[0] is event:
-        return cached[1], cached[2]
+def _json(event: JSON) -> bytes:
     # Publishers put plain JSON values in ``data``; anything else still goes out
     # (as its str) rather than killing every dashboard's stream.
-    payload = orjson.dumps(event, default=str)
-    frame = text_frame(payload)
-    _ENCODED[key] = (event, payload, frame)  # holding the event keeps its id from being reused
-    if len(_ENCODED) > _CACHE_MAX:
-        _ENCODED.popitem(last=False)
-    return payload, frame
+    return orjson.dumps(event, default=str)
 
 
 def _batch_frames(events: list[JSON]) -> bytes:
-    """The frames of a batch, joined once for the observers that got the same batch."""
-    if len(events) == 1:
-        return _encoded(events[0])[1]
+    """The websocket frames of a batch (or of one event), made once for all observers."""
     first, last = events[0], events[-1]
     key = (id(first), id(last), len(events))
-    cached = _BATCHES.get(key)
+    cached = _FRAMES.get(key)
     if cached is not None and cached[0] is first and cached[1] is last:
         return cached[2]
-    frames = b"".join([_encoded(event)[1] for event in events])
-    _BATCHES[key] = (first, last, frames)
-    if len(_BATCHES) > _CACHE_MAX:
-        _BATCHES.popitem(last=False)
+    if len(events) == 1:
+        frames = text_frame(_json(first))
+    else:
+        frames = b"".join([_batch_frames([event]) for event in events])
+    _FRAMES[key] = (first, last, frames)  # holding the events keeps their ids from reuse
+    if len(_FRAMES) > _CACHE_MAX:
+        _FRAMES.popitem(last=False)
     return frames
 
 
-# The most recent encodings, by object identity: one encoding per event, and one
-# join per batch, however many dashboards watch.
-_ENCODED: OrderedDict[int, tuple[object, bytes, bytes]] = OrderedDict()
-_BATCHES: OrderedDict[tuple[int, int, int], tuple[object, object, bytes]] = OrderedDict()
-_CACHE_MAX = 1024
+# The most recent frames, by the identity of the events (a batch: first, last,
+# count): one encoding per event, and one join per batch, however many
+# dashboards watch.
+_FRAMES: OrderedDict[tuple[int, int, int], tuple[object, object, bytes]] = OrderedDict()
+_CACHE_MAX = 2048
 
 
 def _close_frame(observer: Observer, reader: asyncio.Task[CloseFrame | None]) -> CloseFrame | None:

@@ -245,7 +245,7 @@ async def test_a_batch_reaches_every_observer_in_order(hub: Hub) -> None:
 
 
 async def test_without_the_fast_path_events_go_out_through_asgi(hub: Hub) -> None:
-    """Under a server that lacks ``hotplugd.send_frames`` (uvicorn's own protocol)."""
+    """Under a server that lacks ``hotplugd.direct`` (uvicorn's own protocol)."""
     bus = EventBus(batch_window=0.001)
     async with (
         serve(make_app(hub, bus), ws="websockets-sansio") as server,
