@@ -30,6 +30,24 @@ ARG = {
     "status_change_nid_high": -1,
     "status_change_nid": 1,
 }
+
+
+def notify_frame(notify_id: int, transition: str, action: str, value: int) -> bytes:
+    """A ~200-byte notify frame shaped like hotplugd's (SPEC §6)."""
+    frame = {
+        "type": "notify",
+        "id": notify_id,
+        "transition": transition,
+        "action": action,
+        "action_value": value,
+        "arg": ARG,
+        "block": 12,
+        "node": 1,
+        "timeout_ms": 5000,
+    }
+    return orjson.dumps(frame)
+
+
 HELLO = orjson.dumps({"type": "hello", "subscriber": {}, "protocol": 1}).decode()
 
 
@@ -63,27 +81,18 @@ def create_app() -> FastAPI:
             for walk in range(walks):
                 action, value = ACTIONS[walk % len(ACTIONS)]
                 for websocket in list(clients):
-                    frame = {
-                        "type": "notify",
-                        "id": next(ids),
-                        "transition": transition,
-                        "action": action,
-                        "action_value": value,
-                        "arg": ARG,
-                        "block": 12,
-                        "node": 1,
-                        "timeout_ms": 5000,
-                    }
+                    notify_id = next(ids)
+                    frame = notify_frame(notify_id, transition, action, value)
                     try:
-                        await websocket.send_text(orjson.dumps(frame).decode())
+                        await websocket.send_text(frame.decode())
                         reply = orjson.loads(await websocket.receive_text())
                     except (WebSocketDisconnect, RuntimeError):
                         if websocket in clients:
                             clients.remove(websocket)
                         gone.get(websocket, asyncio.Event()).set()
                         continue
-                    if reply.get("id") != frame["id"]:
-                        raise RuntimeError(f"reply {reply.get('id')} for {frame['id']}")
+                    if reply.get("id") != notify_id:
+                        raise RuntimeError(f"reply {reply.get('id')} for {notify_id}")
                     hops += 1
         return {"hops": hops}
 

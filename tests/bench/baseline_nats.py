@@ -23,7 +23,7 @@ import orjson
 import uvicorn
 from fastapi import FastAPI
 
-from tests.bench.baseline_hub import ACTIONS, ARG
+from tests.bench.baseline_hub import ACTIONS, notify_frame
 
 
 def create_app(nats_url: str) -> FastAPI:
@@ -56,21 +56,12 @@ def create_app(nats_url: str) -> FastAPI:
             for walk in range(walks):
                 action, value = ACTIONS[walk % len(ACTIONS)]
                 for subject in state["subjects"]:
-                    frame = {
-                        "type": "notify",
-                        "id": next(ids),
-                        "transition": transition,
-                        "action": action,
-                        "action_value": value,
-                        "arg": ARG,
-                        "block": 12,
-                        "node": 1,
-                        "timeout_ms": 5000,
-                    }
-                    msg = await nc.request(subject, orjson.dumps(frame), timeout=5)
+                    notify_id = next(ids)
+                    frame = notify_frame(notify_id, transition, action, value)
+                    msg = await nc.request(subject, frame, timeout=5)
                     reply = orjson.loads(msg.data)
-                    if reply.get("id") != frame["id"]:
-                        raise RuntimeError(f"reply {reply.get('id')} for {frame['id']}")
+                    if reply.get("id") != notify_id:
+                        raise RuntimeError(f"reply {reply.get('id')} for {notify_id}")
                     hops += 1
         return {"hops": hops}
 
